@@ -1,0 +1,114 @@
+"""``Workbench``: the one object a notebook, a report, a script or a test holds."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import environment
+from .catalogue import Catalogue
+from .config import WorkbenchConfig, load_config
+from .results import NodeResult, RunResult
+from .warehouse import Warehouse
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+class Workbench:
+    """A workbench project: its sources, its dbt project and its DuckDB warehouse.
+
+    Example::
+
+        with Workbench() as wb:                  # finds workbench.toml from the cwd upwards
+            wb.run().raise_for_failures()
+            df = wb.table("user_engagement")     # a pandas DataFrame
+    """
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.config: WorkbenchConfig = load_config(root)
+        environment.prepare(self.config.state_dir)
+        self.warehouse = Warehouse(self.config.warehouse, self.config.published,
+                                   lock_timeout=self.config.lock_timeout)
+        self._pipeline: Pipeline | None = None
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self, sources: Sequence[str] | None = None, select: str | None = None, *,
+            full_refresh: bool = False, trigger: str = "manual",
+            on_node: Callable[[NodeResult], None] | None = None) -> RunResult:
+        """Load new or changed files, build what is stale with dbt, publish the result.
+
+        Args:
+            sources: only these sources, and only the dbt nodes downstream of them.
+            select: a dbt selection (``"marts"``, ``"+user_engagement"``) passed through.
+            full_refresh: reload every file and rebuild every table from scratch.
+            on_node: called with each NodeResult as it finishes (progress displays).
+
+        Returns the RunResult; failures are in it, not raised (``raise_for_failures()``).
+        """
+        if isinstance(sources, str):
+            sources = [sources]
+        for name in sources or ():
+            self.config.source(name)  # unknown source: ConfigError before any work
+        from . import flows
+
+        pipeline = self.pipeline
+        flows.warm_up()                 # Prefect's temporary server starts meanwhile...
+        pipeline.dbt.manifest()         # ...while dbt imports and parses
+        if on_node:
+            pipeline.listeners.append(on_node)
+        try:
+            return flows.run(pipeline, sources=sources, select=select,
+                             full_refresh=full_refresh, trigger=trigger)
+        finally:
+            if on_node:
+                pipeline.listeners.remove(on_node)
+
+    @property
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            from .pipeline import Pipeline
+
+            self._pipeline = Pipeline(self.config, self.warehouse)
+        return self._pipeline
+
+    # -- reading -----------------------------------------------------------------------------
+    def table(self, name: str) -> pd.DataFrame:
+        """A table or view as a pandas DataFrame (``"user_engagement"`` or ``"raw.events"``)."""
+        return self.warehouse.table(name)
+
+    def sql(self, query: str, params: Sequence[object] | dict | None = None) -> pd.DataFrame:
+        """Run SQL on the published warehouse with ``?`` or ``$name`` parameters."""
+        return self.warehouse.query(query, params)
+
+    def tables(self) -> Catalogue:
+        """What exists: layer, name, kind, rows and columns, marts first."""
+        return Catalogue(self.warehouse.catalogue())
+
+    def history(self, limit: int = 20) -> pd.DataFrame:
+        """The last runs that did work, newest first."""
+        return self.sql("select run_id, trigger, selection, status, started_at, finished_at, "
+                        "summary from _workbench.runs order by started_at desc limit ?",
+                        [limit])
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Nothing is held open between calls; kept so ``with Workbench()`` reads naturally."""
+        self._pipeline = None
+
+    def __enter__(self) -> Workbench:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"Workbench(root={str(self.config.root)!r}, sources="
+                f"{[s.name for s in self.config.sources]}, warehouse="
+                f"{str(self.config.warehouse)!r})")

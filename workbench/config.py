@@ -1,0 +1,184 @@
+"""Project configuration: frozen dataclasses read from ``workbench.toml``.
+
+Defaults follow convention so a small project needs only its sources listed::
+
+    [workbench]
+    warehouse = "data/warehouse.duckdb"   # the file dbt and the loaders write
+    dbt_project = "dbt"                   # any dbt-duckdb project, with profiles.yml inside
+    landing = "data/landing"              # raw files, one folder per source
+
+    [sources.events]
+    path = "events/*.parquet"             # glob under landing
+    format = "parquet"                    # csv | parquet | json
+    mode = "append"                       # append | replace
+    warn_after = "1d"                     # freshness SLA (used by wb.freshness())
+
+Environment variables with the prefix ``WORKBENCH_`` override the ``[workbench]`` table
+(``WORKBENCH_WAREHOUSE``, ``WORKBENCH_DBT_PROJECT``, ``WORKBENCH_LANDING``,
+``WORKBENCH_DBT_TARGET``), so one checkout can run against another warehouse unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+CONFIG_FILE = "workbench.toml"
+FORMATS = ("csv", "parquet", "json")
+MODES = ("append", "replace")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One landing source: a folder of files that becomes the table ``raw.<name>``."""
+
+    name: str                       # also the raw table name; a plain identifier
+    path: str                       # glob under the landing folder, e.g. "events/*.parquet"
+    format: Literal["csv", "parquet", "json"]
+    mode: Literal["append", "replace"] = "append"   # replace: the table is rebuilt from all files
+    primary_key: tuple[str, ...] = ()               # documented for dbt tests; not enforced on load
+    options: dict[str, Any] = field(default_factory=dict)  # passed to DuckDB's reader
+    warn_after: timedelta | None = None    # freshness SLA; None means not checked
+    error_after: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class WorkbenchConfig:
+    """Everything the workbench needs to know about one project, paths resolved."""
+
+    root: Path
+    warehouse: Path
+    dbt_project: Path
+    landing: Path
+    sources: tuple[SourceConfig, ...]
+    raw_schema: str = "raw"         # where loaders write; dbt sources point here
+    dbt_target: str | None = None   # None: the profile's default target
+    lock_timeout: float = 600.0     # seconds a run waits for another run's write lock
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none"
+        raise ConfigError(f"no source named {name!r} in {self.root / CONFIG_FILE}; "
+                          f"configured sources: {known}", source=name)
+
+    @property
+    def published(self) -> Path:
+        """The read-only snapshot readers open (see warehouse.py for why it exists)."""
+        return self.warehouse.with_name(self.warehouse.stem + ".published.duckdb")
+
+    @property
+    def state_dir(self) -> Path:
+        """Per-project scratch space: Prefect home, dbt logs, locks."""
+        return self.root / ".workbench"
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` that holds a ``workbench.toml``."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise ConfigError(
+        f"no {CONFIG_FILE} found in {here} or any folder above it. Run the workbench from a "
+        f"project folder, or pass its path: Workbench('path/to/project').", path=str(here))
+
+
+def load_config(root: Path | str | None = None) -> WorkbenchConfig:
+    """Read and validate ``workbench.toml`` under ``root`` (found from the cwd if None)."""
+    root = find_root(Path(root) if root else None)
+    file = root / CONFIG_FILE
+    try:
+        data = tomllib.loads(file.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}", path=str(file)) from exc
+    main = dict(data.get("workbench", {}))
+    for key in ("warehouse", "dbt_project", "landing", "dbt_target"):
+        if value := os.environ.get(f"WORKBENCH_{key.upper()}"):
+            main[key] = value
+    raw_sources = data.get("sources", {})
+    if not isinstance(raw_sources, dict):
+        raise ConfigError(f"{file}: [sources] must be a table of tables, "
+                          f"e.g. [sources.events]", path=str(file))
+    sources = tuple(_source(name, spec, file) for name, spec in raw_sources.items())
+    raw_schema = main.get("raw_schema", "raw")
+    _require_identifier(raw_schema, "raw_schema", file)
+    return WorkbenchConfig(
+        root=root,
+        warehouse=_path(root, main.get("warehouse", "data/warehouse.duckdb")),
+        dbt_project=_path(root, main.get("dbt_project", "dbt")),
+        landing=_path(root, main.get("landing", "data/landing")),
+        sources=sources,
+        raw_schema=raw_schema,
+        dbt_target=main.get("dbt_target"),
+        lock_timeout=float(main.get("lock_timeout", 600)),
+    )
+
+
+def parse_duration(text: str | int | float | None, *, where: str = "") -> timedelta | None:
+    """``"90s"``, ``"15m"``, ``"12h"``, ``"2d"``, ``"1w"`` or a number of seconds."""
+    if text is None:
+        return None
+    if isinstance(text, (int, float)):
+        return timedelta(seconds=text)
+    match = _DURATION.match(text)
+    if not match:
+        raise ConfigError(f"{where}: cannot read duration {text!r}; write e.g. '30m', '12h' "
+                          f"or '2d'", value=text)
+    return timedelta(**{_UNITS[match[2]]: float(match[1])})
+
+
+def _source(name: str, spec: Any, file: Path) -> SourceConfig:
+    where = f"{file} [sources.{name}]"
+    _require_identifier(name, "source name", file)
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: must be a table with at least path and format", source=name)
+    unknown = set(spec) - {"path", "format", "mode", "primary_key", "options",
+                           "warn_after", "error_after"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}", source=name)
+    fmt = spec.get("format") or _guess_format(spec.get("path", ""))
+    if fmt not in FORMATS:
+        raise ConfigError(f"{where}: format must be one of {FORMATS}, not {fmt!r}", source=name)
+    mode = spec.get("mode", "append")
+    if mode not in MODES:
+        raise ConfigError(f"{where}: mode must be one of {MODES}, not {mode!r}", source=name)
+    key = spec.get("primary_key", ())
+    return SourceConfig(
+        name=name,
+        path=spec.get("path") or f"{name}/*",
+        format=fmt,
+        mode=mode,
+        primary_key=(key,) if isinstance(key, str) else tuple(key),
+        options=dict(spec.get("options", {})),
+        warn_after=parse_duration(spec.get("warn_after"), where=where),
+        error_after=parse_duration(spec.get("error_after"), where=where),
+    )
+
+
+def _guess_format(path: str) -> str | None:
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return {"csv": "csv", "tsv": "csv", "parquet": "parquet", "json": "json",
+            "jsonl": "json", "ndjson": "json"}.get(suffix)
+
+
+def _require_identifier(value: str, what: str, file: Path) -> None:
+    if not IDENTIFIER.match(value):
+        raise ConfigError(f"{file}: {what} {value!r} must be a plain identifier "
+                          f"(letters, digits, underscore)", value=value)
+
+
+def _path(root: Path, value: str) -> Path:
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else root / path

@@ -1,0 +1,1 @@
+"""Rendering for terminals and Jupyter. Imported lazily so the CLI and flows stay light."""

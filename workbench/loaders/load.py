@@ -1,0 +1,160 @@
+"""Load one source's new or changed files into ``raw.<source>``, all or nothing.
+
+Every row gets ``_loaded_at`` (UTC) and ``_source_file`` (path under the landing folder).
+In append mode a changed file replaces the rows it brought last time; in replace mode the
+table is rebuilt from all current files. Either way one transaction covers the source: if
+any file fails, the table and the load records stay exactly as they were, the failure is
+recorded in ``_workbench.files`` with status ``rejected``, and a SourceError names the file
+(and the line, when DuckDB reports one).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime
+
+import duckdb
+
+from ..config import SourceConfig, WorkbenchConfig
+from ..errors import SourceError
+from ..results import NodeResult
+from ..warehouse import META
+from . import csv, json, parquet
+from .scan import LandingFile, SourceScan
+
+READERS = {"csv": csv.read, "parquet": parquet.read, "json": json.read}
+LINEAGE_COLUMNS = ("_loaded_at", "_source_file")
+_LINE = re.compile(r"\b[Ll]ine:?\s+(\d+)")
+_VIEW = "_workbench_incoming"
+
+
+def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: SourceScan,
+                *, run_id: str, loaded_at: datetime, full_refresh: bool = False) -> NodeResult:
+    """Load what ``scan`` found new or changed; return the source's NodeResult."""
+    source = scan.source
+    started = time.perf_counter()
+    _record(con, source, scan.touched, run_id, loaded_at, rows=None, status="loaded",
+            message="unchanged content; metadata refreshed")
+    if not scan.changed:
+        return NodeResult(source.name, "source", "skipped", time.perf_counter() - started,
+                          message="no new or changed files", relation=_relation(config, source))
+    rebuild = source.mode == "replace" or full_refresh
+    files = _with_hashes(scan) if rebuild else scan.changed
+    table = f'"{config.raw_schema}"."{source.name}"'
+    current: LandingFile | None = None
+    con.begin()
+    try:
+        con.execute(f'create schema if not exists "{config.raw_schema}"')
+        if rebuild:
+            con.execute(f"drop table if exists {table}")
+        types = _column_types(con, config.raw_schema, source.name)
+        counts = {}
+        for current in files:
+            counts[current.relative] = _load_file(con, table, source, current, types,
+                                                  loaded_at, replace_rows=not rebuild)
+            types = types or _column_types(con, config.raw_schema, source.name)
+        for file in files:
+            _record(con, source, [file], run_id, loaded_at, rows=counts[file.relative],
+                    status="loaded", message=None)
+        con.execute(
+            f"""insert into {META}.sources values (?, 1, 0, ?)
+                on conflict (source) do update
+                set data_version = {META}.sources.data_version + 1,
+                    last_loaded_at = excluded.last_loaded_at""", [source.name, loaded_at])
+        con.commit()
+    except Exception as exc:
+        con.rollback()
+        error = _as_source_error(exc, source, current)
+        _record(con, source, [current] if current else [], run_id, loaded_at, rows=None,
+                status="rejected", message=str(error))
+        raise error from exc
+    finally:
+        con.execute(f"drop view if exists {_VIEW}")
+    total = sum(counts.values())
+    return NodeResult(source.name, "source", "success", time.perf_counter() - started,
+                      rows=total, relation=_relation(config, source),
+                      message=f"{len(files)} file(s), {total:,} rows"
+                              + (" (table rebuilt)" if rebuild else ""))
+
+
+def _load_file(con, table: str, source: SourceConfig, file: LandingFile,
+               types: dict[str, str] | None, loaded_at: datetime, *, replace_rows: bool) -> int:
+    if file.size == 0:
+        raise SourceError(f"{file.relative}: the file is empty (0 bytes). Remove it or replace "
+                          f"it with a complete export; nothing from source {source.name!r} "
+                          f"was loaded.", source=source.name, file=file.relative)
+    read = READERS[source.format]
+    relation = read(con, str(file.path), source.options)
+    if types is not None:
+        _check_columns(source, file, relation.columns, types, table)
+        relation = read(con, str(file.path), source.options, types)
+    relation.create_view(_VIEW, replace=True)
+    lineage = f"select *, ?::timestamp as _loaded_at, ?::varchar as _source_file from {_VIEW}"
+    params = [loaded_at, file.relative]
+    if types is None:
+        con.execute(f"create table {table} as {lineage}", params)
+        return con.execute(f"select count(*) from {table}").fetchone()[0]
+    if replace_rows:
+        con.execute(f"delete from {table} where _source_file = ?", [file.relative])
+    return con.execute(f"insert into {table} by name {lineage}", params).fetchone()[0]
+
+
+def _check_columns(source: SourceConfig, file: LandingFile, columns: list[str],
+                   types: dict[str, str], table: str) -> None:
+    expected = [c for c in types if c not in LINEAGE_COLUMNS]
+    missing = [c for c in expected if c not in columns]
+    unexpected = [c for c in columns if c not in expected]
+    if missing or unexpected:
+        detail = "; ".join(part for part in (
+            f"missing {missing}" if missing else "",
+            f"unexpected {unexpected}" if unexpected else "") if part)
+        raise SourceError(
+            f"{file.relative}: columns do not match {table}: {detail}. If the export format "
+            f"changed on purpose, set mode = 'replace' for [sources.{source.name}] (or run "
+            f"with full_refresh) so the table is rebuilt from all files.",
+            source=source.name, file=file.relative)
+
+
+def _column_types(con, schema: str, table: str) -> dict[str, str] | None:
+    rows = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, table]).fetchall()
+    return {name: kind for name, kind in rows if name not in LINEAGE_COLUMNS} or None
+
+
+def _with_hashes(scan: SourceScan) -> tuple[LandingFile, ...]:
+    from .scan import sha256_of
+
+    known = {f.relative: f for f in (*scan.changed, *scan.touched)}
+    return tuple(known.get(f.relative) or LandingFile(
+        f.path, f.relative, f.size, f.mtime_ns, sha256_of(f.path)) for f in scan.files)
+
+
+def _record(con, source: SourceConfig, files, run_id: str, loaded_at: datetime, *,
+            rows: int | None, status: str, message: str | None) -> None:
+    for file in files:
+        con.execute(f"insert into {META}.files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [source.name, file.relative, file.size, file.mtime_ns, file.sha256, rows,
+                     loaded_at, status, message, run_id])
+
+
+def _as_source_error(exc: Exception, source: SourceConfig,
+                     file: LandingFile | None) -> SourceError:
+    if isinstance(exc, SourceError):
+        return exc
+    where = file.relative if file else f"source {source.name!r}"
+    text = str(exc).strip()
+    line = _LINE.search(text)
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return SourceError(
+        f"{where}: could not be read as {source.format}"
+        + (f" (line {line[1]})" if line else "") + f": {first}\n{text}\n"
+        f"Fix or remove the file; the warehouse was left as it was for source "
+        f"{source.name!r}.", source=source.name, file=file.relative if file else None,
+        row=int(line[1]) if line else None)
+
+
+def _relation(config: WorkbenchConfig, source: SourceConfig) -> str:
+    return f"{config.raw_schema}.{source.name}"

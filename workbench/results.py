@@ -1,0 +1,109 @@
+"""Typed, frozen results of a run. They display themselves in a terminal and in Jupyter.
+
+Failures are data: a run that fails still returns a RunResult; ask for an exception with
+``result.raise_for_failures()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+from .errors import RunFailed
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Kind = Literal["source", "seed", "model", "snapshot", "test", "dbt", "step", "action"]
+Status = Literal["success", "error", "fail", "warn", "skipped"]
+FAILED = ("error", "fail")
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """What happened to one node of the graph in one run."""
+
+    name: str
+    kind: Kind
+    status: Status
+    seconds: float = 0.0
+    rows: int | None = None          # rows loaded (sources), rows in the table (models)
+    message: str | None = None       # why it failed or was skipped, in a sentence
+    failures: int | None = None      # failing rows of a dbt test
+    relation: str | None = None      # schema.table it wrote, for wb.sql follow-ups
+    started_at: datetime | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One run: its nodes in execution order, plus what was decided not to run and why."""
+
+    run_id: str
+    started_at: datetime
+    finished_at: datetime
+    nodes: tuple[NodeResult, ...]
+    trigger: str = "manual"
+    selection: str = "all"
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def status(self) -> str:
+        return "success" if self.ok else "failed"
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def failures(self) -> tuple[NodeResult, ...]:
+        return tuple(n for n in self.nodes if n.failed)
+
+    def node(self, name: str) -> NodeResult:
+        """The result of the node called ``name`` (KeyError if it did not take part)."""
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(f"no node {name!r} in run {self.run_id}")
+
+    def raise_for_failures(self) -> RunResult:
+        """Raise RunFailed naming every failed node; return self when all went well."""
+        if self.failures:
+            lines = [f"{n.kind} {n.name}: {n.message or n.status}" for n in self.failures]
+            raise RunFailed(f"run {self.run_id} failed: {len(lines)} node(s) failed\n  "
+                            + "\n  ".join(lines), result=self)
+        return self
+
+    def to_pandas(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame([{
+            "name": n.name, "kind": n.kind, "status": n.status, "rows": n.rows,
+            "seconds": round(n.seconds, 3), "failures": n.failures, "message": n.message,
+        } for n in self.nodes])
+
+    def summary(self) -> str:
+        """One line: counts by status and the run's time."""
+        counts: dict[str, int] = {}
+        for node in self.nodes:
+            counts[node.status] = counts.get(node.status, 0) + 1
+        parts = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+        return f"run {self.run_id} {self.status} in {self.seconds:.1f}s: {parts or 'nothing to do'}"
+
+    def __repr__(self) -> str:
+        from .display.text import node_table
+
+        return "\n".join([self.summary(), *self.notes, node_table(self.nodes)])
+
+    def _repr_html_(self) -> str:
+        from .display.html import run_result_html
+
+        return run_result_html(self)

@@ -1,0 +1,148 @@
+"""dbt, run in process through its programmatic runner.
+
+dbt's start-up (imports, adapter plugins, parsing) is most of a small build, so this module
+keeps what it can warm for the life of the process: the imports, and the parsed manifest,
+reused for as long as the project's files are unchanged (``fingerprint``). dbt is imported
+only here and only when needed, so the rest of the package loads without it.
+
+(Named ``transform``, never ``dbt_*.py``: dbt imports every such top-level module as a plugin.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .results import NodeResult
+
+log = logging.getLogger(__name__)
+
+_SKIP_DIRS = {"target", "logs", "dbt_packages", "__pycache__", ".git"}
+_STATUS = {"success": "success", "pass": "success", "error": "error", "fail": "fail",
+           "warn": "warn", "skipped": "skipped", "runtime error": "error"}
+_KINDS = {"model", "seed", "snapshot", "test"}
+_invoke_lock = threading.Lock()   # dbt's runner keeps global state: one invocation at a time
+
+
+class DbtProject:
+    """One dbt project, its profile kept in the repo, run against one warehouse file."""
+
+    def __init__(self, project_dir: Path, warehouse: Path, *, target: str | None = None,
+                 log_dir: Path | None = None) -> None:
+        self.project_dir = Path(project_dir)
+        self.warehouse = Path(warehouse)
+        self.target = target
+        self.log_dir = log_dir or self.project_dir / "logs"
+        self._manifest: Any = None
+        self._manifest_fingerprint: str | None = None
+        if not (self.project_dir / "dbt_project.yml").is_file():
+            raise ConfigError(
+                f"no dbt project at {self.project_dir} (dbt_project.yml missing). Set "
+                f"dbt_project in workbench.toml to the folder that holds dbt_project.yml.",
+                path=str(self.project_dir))
+        if not (self.project_dir / "profiles.yml").is_file():
+            raise ConfigError(
+                f"{self.project_dir} has no profiles.yml. The workbench keeps the dbt profile "
+                f"in the repo (never in ~/.dbt): add one whose path reads "
+                f"{{{{ env_var('WORKBENCH_WAREHOUSE') }}}}.", path=str(self.project_dir))
+
+    def fingerprint(self) -> str:
+        """A hash of every file dbt reads from the project, to know when it changed."""
+        digest = hashlib.sha256(f"{self.target}|{self.warehouse}".encode())
+        for path in sorted(self._project_files()):
+            digest.update(str(path.relative_to(self.project_dir)).encode())
+            digest.update(path.read_bytes())
+        return digest.hexdigest()
+
+    def manifest(self) -> Any:
+        """The parsed manifest, re-parsed only when the project's files changed."""
+        fingerprint = self.fingerprint()
+        if self._manifest is None or fingerprint != self._manifest_fingerprint:
+            started = time.perf_counter()
+            result = self._invoke(["parse"])
+            if not result.success:
+                raise ConfigError(f"dbt could not parse {self.project_dir}: "
+                                  f"{result.exception}", path=str(self.project_dir))
+            self._manifest, self._manifest_fingerprint = result.result, fingerprint
+            log.info("parsed dbt project in %.2fs", time.perf_counter() - started)
+        return self._manifest
+
+    def build(self, select: Sequence[str] = (), *, full_refresh: bool = False,
+              on_node: Callable[[str, str], None] | None = None) -> list[NodeResult]:
+        """``dbt build`` of ``select`` (everything when empty); one NodeResult per node."""
+        args = ["build"]
+        if select:
+            args += ["--select", *select]
+        if full_refresh:
+            args.append("--full-refresh")
+        manifest = self.manifest()
+        result = self._invoke(args, manifest=manifest, on_node=on_node)
+        if result.result is None or not hasattr(result.result, "results"):
+            return [NodeResult("dbt build", "dbt", "error",
+                               message=f"dbt failed before building: {result.exception}")]
+        return [_node_result(r) for r in result.result.results
+                if r.node.resource_type in _KINDS]
+
+    def _invoke(self, args: list[str], *, manifest: Any = None,
+                on_node: Callable[[str, str], None] | None = None):
+        from dbt.cli.main import dbtRunner
+
+        callbacks = [_progress_callback(on_node)] if on_node else []
+        full = [*args, "--project-dir", str(self.project_dir),
+                "--profiles-dir", str(self.project_dir), "--log-path", str(self.log_dir),
+                "--quiet", "--no-use-colors", "--no-version-check"]
+        if self.target:
+            full += ["--target", self.target]
+        with _invoke_lock:
+            previous = os.environ.get("WORKBENCH_WAREHOUSE")
+            os.environ["WORKBENCH_WAREHOUSE"] = str(self.warehouse)
+            try:
+                return dbtRunner(manifest=manifest, callbacks=callbacks).invoke(full)
+            finally:
+                if previous is None:
+                    os.environ.pop("WORKBENCH_WAREHOUSE", None)
+                else:
+                    os.environ["WORKBENCH_WAREHOUSE"] = previous
+
+    def _project_files(self):
+        for folder, dirs, files in os.walk(self.project_dir):
+            dirs[:] = [d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".")]
+            for name in files:
+                if not name.startswith("."):
+                    yield Path(folder) / name
+
+
+def _node_result(result: Any) -> NodeResult:
+    node = result.node
+    status = _STATUS.get(str(getattr(result.status, "value", result.status)).lower(), "error")
+    message = result.message
+    failures = getattr(result, "failures", None)
+    if node.resource_type == "test" and status in ("fail", "warn", "error"):
+        if failures is not None and status != "error":
+            message = f"test {node.name} {status}ed: {failures} failing row(s) ({message})"
+        compiled = getattr(node, "compiled_code", None)
+        if compiled:
+            message = f"{message}\nQuery for the failing rows:\n{compiled.strip()}"
+    if status == "success" and node.resource_type != "test":
+        message = None   # dbt's "OK" / "INSERT 16" adds nothing a person needs
+    relation = None if node.resource_type == "test" else f"{node.schema}.{node.alias}"
+    return NodeResult(
+        name=node.name, kind=node.resource_type, status=status,
+        seconds=float(result.execution_time or 0.0), message=message or None,
+        failures=failures if node.resource_type == "test" else None, relation=relation)
+
+
+def _progress_callback(on_node: Callable[[str, str], None]):
+    def callback(event: Any) -> None:
+        name = event.info.name
+        if name in ("NodeStart", "NodeFinished"):
+            node = event.data.node_info
+            on_node(node.unique_id, "running" if name == "NodeStart" else node.node_status)
+    return callback

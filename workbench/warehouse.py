@@ -1,0 +1,212 @@
+"""Every DuckDB connection is opened here.
+
+DuckDB lets one process write a database file, and while it does, no other process may even
+read it. A notebook kernel must never make a run fail, nor see a half-built table, so the
+workbench keeps two files:
+
+* ``warehouse.duckdb``: the writers' file. Loaders and dbt write it, one run at a time,
+  under a cross-process lock (``warehouse.duckdb.lock``); a second run waits its turn.
+* ``warehouse.published.duckdb``: a snapshot copied from it when a run that changed something
+  finishes, then swapped in with an atomic rename. Readers (``wb.table``, ``wb.sql``, the
+  notebook) open it read-only for the length of one query. A reader that is mid-query during
+  a swap keeps the old file (POSIX keeps an unlinked file alive while it is open), so it never
+  sees a table being built and never blocks a writer.
+
+The price is one file copy per run that changed data (measured in benchmarks/core.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+from filelock import FileLock, Timeout
+
+from .config import IDENTIFIER
+from .errors import ConfigError, TableNotFoundError, WarehouseBusyError
+
+log = logging.getLogger(__name__)
+
+META = "_workbench"
+_LAYER_ORDER = ("marts", "staging", "seeds", "raw")
+_SCHEMA_SQL = f"""
+create schema if not exists {META};
+create table if not exists {META}.files (
+    source varchar, path varchar, size bigint, mtime_ns bigint, sha256 varchar,
+    rows bigint, loaded_at timestamp, status varchar, message varchar, run_id varchar);
+create table if not exists {META}.sources (
+    source varchar primary key, data_version bigint, built_version bigint,
+    last_loaded_at timestamp);
+create table if not exists {META}.state (key varchar primary key, value varchar);
+create table if not exists {META}.runs (
+    run_id varchar, trigger varchar, selection varchar, started_at timestamp,
+    finished_at timestamp, status varchar, summary varchar);
+create table if not exists {META}.node_results (
+    run_id varchar, name varchar, kind varchar, status varchar, seconds double,
+    rows bigint, failures bigint, message varchar, started_at timestamp);
+"""
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """One table or view in the published warehouse."""
+
+    schema: str
+    name: str
+    kind: str            # "table" or "view"
+    rows: int | None     # None for views (counting would run them)
+    columns: int
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+class Warehouse:
+    """The DuckDB file pair: one writer at a time, readers on the published snapshot."""
+
+    def __init__(self, path: Path, published: Path, *, lock_timeout: float = 600.0) -> None:
+        self.path = Path(path)
+        self.published = Path(published)
+        self.lock_timeout = lock_timeout
+        self._lock = FileLock(str(self.path) + ".lock")
+
+    # -- writing ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the cross-process write lock for the length of a run."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            log.info("another run is writing %s; waiting up to %.0fs for it to finish",
+                     self.path, self.lock_timeout)
+            try:
+                self._lock.acquire(timeout=self.lock_timeout)
+            except Timeout:
+                raise WarehouseBusyError(
+                    f"{self.path} stayed locked by another run for {self.lock_timeout:.0f}s. "
+                    f"Wait for it to finish, or raise lock_timeout in workbench.toml.",
+                    path=str(self.path)) from None
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection to the writers' file; call inside ``writing()``."""
+        if not self._lock.is_locked:
+            raise RuntimeError("Warehouse.connect() needs the write lock: use writing()")
+        con = duckdb.connect(str(self.path))
+        try:
+            con.execute(_SCHEMA_SQL)
+            yield con
+        finally:
+            con.close()
+
+    def publish(self) -> float:
+        """Copy the writers' file to the published snapshot atomically; return seconds taken.
+
+        Call inside ``writing()`` with every connection to the writers' file closed, so that
+        DuckDB has checkpointed its write-ahead log into the file.
+        """
+        started = time.perf_counter()
+        wal = Path(str(self.path) + ".wal")
+        if wal.exists() and wal.stat().st_size:
+            # A connection left open somewhere (dbt keep_open, say): fold the log in first.
+            with duckdb.connect(str(self.path)) as con:
+                con.execute("checkpoint")
+        temp = self.published.with_name(f".{self.published.name}.{os.getpid()}.tmp")
+        shutil.copyfile(self.path, temp)
+        os.replace(temp, self.published)
+        return time.perf_counter() - started
+
+    # -- reading ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived read-only connection to the published snapshot."""
+        if not self.published.exists():
+            raise ConfigError(
+                f"nothing published yet at {self.published}: run wb.run() (or `workbench run`) "
+                f"to load and build the warehouse first.", path=str(self.published))
+        con = duckdb.connect(str(self.published), read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def query(self, sql: str, params: Sequence[object] | dict | None = None):
+        """Run a query on the published snapshot and return a pandas DataFrame via Arrow."""
+        with self.reading() as con:
+            arrow = con.sql(sql, params=params).to_arrow_table()
+        return arrow.to_pandas()
+
+    def catalogue(self) -> list[TableInfo]:
+        """Every user-visible table and view, marts first, with row counts for tables."""
+        with self.reading() as con:
+            infos = []
+            for schema, name, kind, columns in _relations(con):
+                count = (con.execute(f"select count(*) from {_quote(schema)}.{_quote(name)}")
+                         .fetchone()[0] if kind == "table" else None)
+                infos.append(TableInfo(schema, name, kind, count, columns))
+        return infos
+
+    def table(self, name: str):
+        """The whole table (or view) ``name`` as a pandas DataFrame, moved through Arrow."""
+        with self.reading() as con:
+            relation = resolve(con, name)
+            arrow = con.sql(f"select * from {relation}").to_arrow_table()
+        return arrow.to_pandas()
+
+
+def _relations(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, int]]:
+    """(schema, name, "table"|"view", columns) of every user relation, marts first."""
+    rows = con.execute(
+        """
+        select t.table_schema, t.table_name,
+               case when t.table_type = 'BASE TABLE' then 'table' else 'view' end,
+               (select count(*) from information_schema.columns c
+                where c.table_schema = t.table_schema and c.table_name = t.table_name)
+        from information_schema.tables t
+        where t.table_catalog = current_database() and t.table_schema <> ?
+        """, [META]).fetchall()
+    order = {layer: i for i, layer in enumerate(_LAYER_ORDER)}
+    return sorted(rows, key=lambda r: (order.get(r[0], len(order)), r[0], r[1]))
+
+
+def resolve(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    """Turn a user's table name into a quoted ``schema.table``, never splicing raw input.
+
+    ``name`` is ``table`` or ``schema.table``; each part must be a plain identifier and must
+    exist. A bare name found in several schemas prefers marts, then staging, seeds and raw.
+    """
+    known = _relations(con)
+    parts = name.split(".") if isinstance(name, str) else []
+    if not parts or len(parts) > 2 or not all(IDENTIFIER.match(p) for p in parts):
+        raise _not_found(name, known, reason="is not a plain table name")
+    for schema, table, _, _ in known:  # ordered marts first
+        if (schema, table) == tuple(parts) or (len(parts) == 1 and table == parts[0]):
+            return f"{_quote(schema)}.{_quote(table)}"
+    raise _not_found(name, known)
+
+
+def _not_found(name: object, known, reason: str = "") -> TableNotFoundError:
+    candidates = sorted({r[1] for r in known} | {f"{r[0]}.{r[1]}" for r in known})
+    close = difflib.get_close_matches(str(name), candidates, n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    what = f"{name!r} {reason}" if reason else f"no table {name!r}"
+    return TableNotFoundError(f"{what}.{hint} See wb.tables() for what exists.",
+                              table=str(name), matches=close)
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
