@@ -1,50 +1,92 @@
-"""``wb.tables()``: the warehouse's catalogue as an object that displays itself."""
+"""Listings a user asks for, ``wb.tables()`` and ``wb.status()``, as objects that display
+themselves: a text table in a terminal, an HTML table in Jupyter, a DataFrame on demand."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from dataclasses import astuple, dataclass, fields
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .warehouse import TableInfo
 
 if TYPE_CHECKING:
     import pandas as pd
 
-_HEADERS = ["layer", "name", "kind", "rows", "columns"]
 
+class Listing:
+    """Rows of one dataclass type; iterate, ``len()``, ``to_pandas()``, display."""
 
-class Catalogue:
-    """A list of TableInfo: iterate it, index it by name, or turn it into a DataFrame."""
+    headers: ClassVar[Sequence[str]] = ()
+    status_column: ClassVar[str | None] = None
 
-    def __init__(self, tables: list[TableInfo]) -> None:
-        self._tables = list(tables)
+    def __init__(self, items: Sequence[Any]) -> None:
+        self._items = list(items)
 
-    def __iter__(self) -> Iterator[TableInfo]:
-        return iter(self._tables)
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._items)
 
     def __len__(self) -> int:
-        return len(self._tables)
+        return len(self._items)
 
-    def __contains__(self, name: object) -> bool:
-        return any(name in (t.name, t.qualified) for t in self._tables)
-
-    def names(self, layer: str | None = None) -> list[str]:
-        return [t.name for t in self._tables if layer is None or t.schema == layer]
+    def _rows(self) -> list[tuple]:
+        return [astuple(item) for item in self._items]
 
     def to_pandas(self) -> pd.DataFrame:
         import pandas as pd
 
-        return pd.DataFrame(self._rows(), columns=_HEADERS)
-
-    def _rows(self) -> list[tuple]:
-        return [(t.schema, t.name, t.kind, t.rows, t.columns) for t in self._tables]
+        return pd.DataFrame(self._rows(), columns=list(self.headers))
 
     def __repr__(self) -> str:
         from .display.text import table
 
-        return table(_HEADERS, self._rows())
+        return table(self.headers, self._rows())
 
     def _repr_html_(self) -> str:
         from .display.html import html_table
 
-        return html_table(_HEADERS, self._rows(), limit=200)
+        return html_table(self.headers, self._rows(), status_column=self.status_column,
+                          limit=200)
+
+
+class Catalogue(Listing):
+    """``wb.tables()``: every table and view, marts first."""
+
+    headers = ("layer", "name", "kind", "rows", "columns")
+
+    def __contains__(self, name: object) -> bool:
+        return any(name in (t.name, t.qualified) for t in self._items)
+
+    def names(self, layer: str | None = None) -> list[str]:
+        return [t.name for t in self._items if layer is None or t.schema == layer]
+
+    def _rows(self) -> list[tuple]:
+        return [(t.schema, t.name, t.kind, t.rows, t.columns) for t in self._items]
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """One source as the published warehouse knows it."""
+
+    source: str
+    files_on_disk: int
+    files_loaded: int
+    rows: int | None
+    last_loaded_at: datetime | None
+    pending_dbt: bool           # loaded data that dbt has not yet built downstream
+    rejected: str | None        # the latest rejected file's reason, if any since
+
+
+class StatusReport(Listing):
+    """``wb.status()``: each source's files, rows, last load and what is pending."""
+
+    headers = tuple(f.name for f in fields(SourceStatus))
+
+    def __getitem__(self, source: str) -> SourceStatus:
+        for item in self._items:
+            if item.source == source:
+                return item
+        raise KeyError(source)
+
+
+__all__ = ["Catalogue", "Listing", "SourceStatus", "StatusReport", "TableInfo"]

@@ -90,7 +90,8 @@ def _load_file(con, table: str, source: SourceConfig, file: LandingFile,
         _check_columns(source, file, relation.columns, types, table)
         relation = read(con, str(file.path), source.options, types)
     relation.create_view(_VIEW, replace=True)
-    lineage = f"select *, ?::timestamp as _loaded_at, ?::varchar as _source_file from {_VIEW}"
+    lineage = (f"select {_columns(relation)}, ?::timestamp as _loaded_at, "
+               f"?::varchar as _source_file from {_VIEW}")
     params = [loaded_at, file.relative]
     if types is None:
         con.execute(f"create table {table} as {lineage}", params)
@@ -98,6 +99,14 @@ def _load_file(con, table: str, source: SourceConfig, file: LandingFile,
     if replace_rows:
         con.execute(f"delete from {table} where _source_file = ?", [file.relative])
     return con.execute(f"insert into {table} by name {lineage}", params).fetchone()[0]
+
+
+def _columns(relation: duckdb.DuckDBPyRelation) -> str:
+    """Select every column; one that is null in every row of this file (JSON reads it as
+    type NULL) becomes VARCHAR, so the first file loaded cannot give the table a NULL column."""
+    return ", ".join(
+        f'"{name}"::varchar as "{name}"' if str(kind).strip('"').upper() == "NULL"
+        else f'"{name}"' for name, kind in zip(relation.columns, relation.types))
 
 
 def _check_columns(source: SourceConfig, file: LandingFile, columns: list[str],

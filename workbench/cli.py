@@ -1,0 +1,140 @@
+"""``workbench``: the command line over the same facade a notebook uses.
+
+Exit codes a script can trust:
+    0  the command did what it was asked (a run: every node succeeded or was skipped)
+    1  a run finished with failed nodes (the summary names them)
+    2  bad usage or project set-up (missing workbench.toml, dbt project, data folder, ...)
+    3  the warehouse stayed locked by another run past lock_timeout
+    4  any other workbench error (bad input file named in the message, unknown table, ...)
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .errors import ConfigError, WarehouseBusyError, WorkbenchError
+
+EXIT_FAILED, EXIT_CONFIG, EXIT_BUSY, EXIT_ERROR = 1, 2, 3, 4
+_MARKS = {"success": "✓", "skipped": "·", "warn": "!", "error": "✗", "fail": "✗"}
+
+
+def _errors_to_exit_codes(command):
+    """The one place where workbench errors become messages and exit codes."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as error:
+            _fail(error, EXIT_CONFIG)
+        except WarehouseBusyError as error:
+            _fail(error, EXIT_BUSY)
+        except WorkbenchError as error:
+            _fail(error, EXIT_ERROR)
+    return wrapper
+
+
+def _fail(error: Exception, code: int) -> None:
+    click.secho(f"error: {error}", fg="red", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--project", "-p", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Project folder (default: found from the current folder).")
+@click.version_option(package_name="workbench")
+@click.pass_context
+def main(ctx: click.Context, project: Path | None) -> None:
+    """Workbench: local files -> DuckDB -> dbt -> pandas, orchestrated by Prefect."""
+    ctx.obj = project
+
+
+def _workbench(ctx: click.Context):
+    from .api import Workbench
+
+    return Workbench(ctx.obj)
+
+
+@main.command()
+@click.option("--source", "-s", "sources", multiple=True,
+              help="Only this source and what is downstream of it (repeatable).")
+@click.option("--select", default=None, help="A dbt selection, passed through to dbt build.")
+@click.option("--full-refresh", is_flag=True, help="Reload every file, rebuild every table.")
+@click.pass_context
+@_errors_to_exit_codes
+def run(ctx: click.Context, sources: tuple[str, ...], select: str | None,
+        full_refresh: bool) -> None:
+    """Load what changed, build what is stale, print a summary."""
+    wb = _workbench(ctx)
+    started = time.perf_counter()
+    click.echo(f"workbench run in {wb.config.root} (Prefect starts a temporary server on the "
+               f"first run of a process: a few seconds)")
+
+    def show(node) -> None:
+        rows = f"{node.rows:>10,} rows" if node.rows is not None else " " * 15
+        colour = {"error": "red", "fail": "red", "warn": "yellow"}.get(node.status)
+        click.secho(f"  {_MARKS.get(node.status, '?')} {node.kind:<7} {node.name:<40} {rows} "
+                    f"{node.seconds:6.2f}s", fg=colour)
+        if node.failed and node.message:
+            click.secho("      " + node.message.replace("\n", "\n      "), fg=colour)
+
+    result = wb.run(sources=list(sources) or None, select=select, full_refresh=full_refresh,
+                    on_node=show)
+    for note in result.notes:
+        click.echo(f"  {note}")
+    click.echo(result.summary() + f" (wall {time.perf_counter() - started:.1f}s)")
+    marts = [t for t in wb.tables() if t.schema == "marts"]
+    if marts:
+        click.echo("marts: " + ", ".join(f"{t.name} ({t.rows:,} rows)" if t.rows is not None
+                                         else t.name for t in marts))
+    if not result.ok:
+        sys.exit(EXIT_FAILED)
+
+
+@main.command()
+@click.pass_context
+@_errors_to_exit_codes
+def tables(ctx: click.Context) -> None:
+    """List the warehouse's tables: layer, name, kind, rows, columns."""
+    click.echo(repr(_workbench(ctx).tables()))
+
+
+@main.command()
+@click.pass_context
+@_errors_to_exit_codes
+def status(ctx: click.Context) -> None:
+    """Sources (files, last load, pending dbt work) and the last runs."""
+    wb = _workbench(ctx)
+    click.echo(f"project   {wb.config.root}\nwarehouse {wb.config.warehouse}")
+    click.echo(repr(wb.status()))
+    history = wb.history(limit=5)
+    if len(history):
+        click.echo("\nlast runs:")
+        for row in history.itertuples():
+            click.echo(f"  {row.run_id}  {row.status:<8} {row.summary}")
+
+
+@main.command("demo-data")
+@click.option("--scale", default=1.0, show_default=True,
+              help="1 = 1,000 users and 100,000 events; 100 = about 10M events.")
+@click.option("--seed", default=42, show_default=True)
+@click.pass_context
+@_errors_to_exit_codes
+def demo_data(ctx: click.Context, scale: float, seed: int) -> None:
+    """Write the sample company's landing files (never overwrites existing files)."""
+    from . import demo
+    from .config import find_root
+
+    root = find_root(ctx.obj)
+    written = demo.generate(root, scale=scale, seed=seed)
+    total = sum(len(paths) for paths in written.values())
+    click.echo(f"wrote {total} new file(s) under {root / 'data' / 'landing'}"
+               + ("" if total else " (all files already there)"))
+
+
+if __name__ == "__main__":
+    main()
