@@ -90,6 +90,11 @@ class RunResult:
             "seconds": round(n.seconds, 3), "failures": n.failures, "message": n.message,
         } for n in self.nodes])
 
+    def shown_nodes(self) -> tuple[tuple[NodeResult, ...], int]:
+        """Nodes worth a line each, and how many passing dbt tests were folded away."""
+        passed = [n for n in self.nodes if n.kind == "test" and n.status == "success"]
+        return tuple(n for n in self.nodes if n not in passed), len(passed)
+
     def summary(self) -> str:
         """One line: counts by status and the run's time."""
         counts: dict[str, int] = {}
@@ -101,7 +106,9 @@ class RunResult:
     def __repr__(self) -> str:
         from .display.text import node_table
 
-        return "\n".join([self.summary(), *self.notes, node_table(self.nodes)])
+        shown, passed = self.shown_nodes()
+        tests = [f"{passed} dbt tests passed"] if passed else []
+        return "\n".join([self.summary(), *self.notes, node_table(shown), *tests])
 
     def _repr_html_(self) -> str:
         from .display.html import run_result_html

@@ -140,6 +140,7 @@ class Warehouse:
                 f"to load and build the warehouse first.", path=str(self.published))
         con = duckdb.connect(str(self.published), read_only=True)
         try:
+            _search_layers(con)
             yield con
         finally:
             con.close()
@@ -166,6 +167,19 @@ class Warehouse:
             relation = resolve(con, name)
             arrow = con.sql(f"select * from {relation}").to_arrow_table()
         return arrow.to_pandas()
+
+
+def _search_layers(con: duckdb.DuckDBPyConnection) -> None:
+    """Let SQL name tables bare (``from user_engagement``), marts first, as wb.table() does.
+
+    DuckDB refuses a search_path naming a schema that does not exist, so list what exists.
+    """
+    have = {s for s, in con.execute(
+        "select schema_name from information_schema.schemata "
+        "where catalog_name = current_database()").fetchall()}
+    path = [s for s in ("main", *_LAYER_ORDER) if s in have]
+    path += sorted(have - set(path) - {META, "information_schema", "pg_catalog"})
+    con.execute("set search_path = ?", [",".join(path)])
 
 
 def _relations(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, int]]:

@@ -48,9 +48,12 @@ def run_result_html(result) -> str:
     title = (f"<b>Run {escape(result.run_id)}</b> {badge(result.status)} in "
              f"{result.seconds:.1f}s &middot; selection {escape(result.selection)}")
     notes = "".join(f"<div>{escape(n)}</div>" for n in result.notes)
+    shown, passed = result.shown_nodes()
     rows = [(n.name, n.kind, n.status, n.rows, f"{n.seconds:.2f}",
              (n.message or "").splitlines()[0][:120] if n.message else "")
-            for n in result.nodes]
+            for n in shown]
+    if passed:
+        rows.append((f"{passed} dbt tests", "test", "success", None, "", "all passed"))
     table = html_table(["node", "kind", "status", "rows", "seconds", "message"], rows,
                        status_column="status")
     failures = result.failures

@@ -1,0 +1,22 @@
+"""Small builders of landing files for tests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def write_events(project: Path, name: str, rows: list[tuple[int, int, str]]) -> Path:
+    """A new events file: (event_id, user_id, feature) rows on 2026-10-31."""
+    path = project / "data" / "landing" / "events" / name
+    pq.write_table(pa.table({
+        "event_id": pa.array([r[0] for r in rows], pa.int64()),
+        "user_id": pa.array([r[1] for r in rows], pa.int64()),
+        "feature": [r[2] for r in rows],
+        "event_type": ["run"] * len(rows),
+        "occurred_at": [datetime(2026, 10, 31, 12, 0)] * len(rows),
+    }), path)
+    return path
