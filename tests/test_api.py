@@ -1,0 +1,106 @@
+"""The facade a notebook uses: reading, names, errors and displays."""
+
+from __future__ import annotations
+
+import pickle
+
+import pandas as pd
+import pytest
+
+import workbench
+from workbench import NodeResult, SourceError, TableNotFoundError, Workbench
+from workbench.results import RunResult
+
+
+@pytest.fixture(scope="module")
+def wb(built_project) -> Workbench:
+    return Workbench(built_project)
+
+
+def test_public_api_is_exactly_what_all_lists():
+    exported = {name for name in dir(workbench) if not name.startswith("_")}
+    modules = {"api", "catalogue", "config", "display", "environment", "errors", "loaders",
+               "results", "warehouse", "demo", "pipeline", "transform", "graph", "flows",
+               "cli"}
+    assert exported - modules == set(workbench.__all__)
+
+
+def test_table_comes_back_as_a_dataframe(wb):
+    df = wb.table("user_engagement")
+    assert isinstance(df, pd.DataFrame) and len(df) > 0
+    assert wb.table("marts.user_engagement").shape == df.shape
+
+
+def test_misspelt_table_name_suggests_the_close_match(wb):
+    with pytest.raises(TableNotFoundError) as raised:
+        wb.table("user_engagment")
+    assert "Did you mean 'user_engagement'" in str(raised.value)
+    assert raised.value.matches[0] == "user_engagement"
+
+
+@pytest.mark.parametrize("name", ["user_engagement; drop table raw.users",
+                                  "marts.user_engagement.x", "'x'", ""])
+def test_table_name_that_is_not_an_identifier_is_refused_not_spliced(wb, name):
+    with pytest.raises(TableNotFoundError, match="not a plain table name"):
+        wb.table(name)
+    assert len(wb.table("raw.users")) > 0
+
+
+def test_sql_takes_parameters_and_bare_table_names(wb):
+    df = wb.sql("select plan, count(*) as users from user_engagement "
+                "where active_days >= ? group by plan order by plan", [1])
+    assert list(df.columns) == ["plan", "users"]
+    assert df["users"].sum() > 0
+
+
+def test_tables_lists_layers_with_rows_and_columns(wb):
+    catalogue = wb.tables()
+    frame = catalogue.to_pandas()
+    assert {"marts", "staging", "raw", "seeds"} <= set(frame["layer"])
+    assert frame.iloc[0]["layer"] == "marts"
+    marts = frame[frame["kind"] == "table"]
+    assert (marts["rows"] > 0).all() and (frame["columns"] > 0).all()
+    assert "user_engagement" in catalogue
+    assert "<table" in catalogue._repr_html_() and "user_engagement" in repr(catalogue)
+
+
+def test_history_lists_runs_that_did_work(wb):
+    history = wb.history()
+    assert len(history) >= 1 and history.iloc[0]["status"] == "success"
+
+
+def test_status_reports_each_source(wb):
+    status = wb.status()
+    events = status["events"]
+    assert events.files_loaded == events.files_on_disk > 0
+    assert not events.pending_dbt and events.rejected is None
+
+
+def test_run_result_html_escapes_and_expands_failures():
+    from datetime import datetime
+
+    now = datetime(2026, 1, 1)
+    result = RunResult("r1", now, now, (
+        NodeResult("<script>", "model", "error", 0.1, message="boom <b>"),
+        NodeResult("ok_test", "test", "success", 0.1)))
+    html = result._repr_html_()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "boom &lt;b&gt;" in html and "<details open>" in html
+    assert "1 dbt tests" in html
+    assert "failed" in repr(result) and "<script>" in repr(result)
+
+
+def test_errors_pickle_with_their_facts():
+    error = SourceError("bad file", source="events", file="events/x.parquet", row=3)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), copy.file, copy.row, str(copy)) == (
+        SourceError, "events/x.parquet", 3, "bad file")
+    missing = pickle.loads(pickle.dumps(TableNotFoundError("no", table="t", matches=["u"])))
+    assert missing.matches == ["u"] and isinstance(missing, KeyError)
+
+
+def test_unknown_source_is_refused_before_any_work(wb):
+    from workbench import ConfigError
+
+    with pytest.raises(ConfigError, match="configured sources: users, events"):
+        wb.run(sources=["evnts"])
