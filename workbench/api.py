@@ -58,17 +58,25 @@ class Workbench:
             self.config.source(name)  # unknown source: ConfigError before any work
         from . import flows
 
+        on_done = None
+        if on_node is None:
+            from .display.progress import notebook_progress
+
+            on_node, on_done = notebook_progress() or (None, None)
         pipeline = self.pipeline
-        flows.warm_up()                 # Prefect's temporary server starts meanwhile...
-        pipeline.dbt.manifest()         # ...while dbt imports and parses
         if on_node:
             pipeline.listeners.append(on_node)
         try:
-            return flows.run(pipeline, sources=sources, select=select,
-                             full_refresh=full_refresh, trigger=trigger)
+            flows.warm_up()             # Prefect's temporary server starts meanwhile...
+            pipeline.dbt.manifest()     # ...while dbt imports and parses
+            result = flows.run(pipeline, sources=sources, select=select,
+                               full_refresh=full_refresh, trigger=trigger)
         finally:
             if on_node:
                 pipeline.listeners.remove(on_node)
+        if on_done:
+            on_done(result)
+        return result
 
     @property
     def pipeline(self) -> Pipeline:
