@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
+from .steps import StepConfig
 
 CONFIG_FILE = "workbench.toml"
 FORMATS = ("csv", "parquet", "json")
@@ -61,6 +62,8 @@ class WorkbenchConfig:
     dbt_project: Path
     landing: Path
     sources: tuple[SourceConfig, ...]
+    steps: tuple[StepConfig, ...] = ()      # Python steps between dbt layers
+    actions: tuple[StepConfig, ...] = ()    # Python actions after dbt
     raw_schema: str = "raw"         # where loaders write; dbt sources point here
     dbt_target: str | None = None   # None: the profile's default target
     lock_timeout: float = 600.0     # seconds a run waits for another run's write lock
@@ -112,6 +115,10 @@ def load_config(root: Path | str | None = None) -> WorkbenchConfig:
         raise ConfigError(f"{file}: [sources] must be a table of tables, "
                           f"e.g. [sources.events]", path=str(file))
     sources = tuple(_source(name, spec, file) for name, spec in raw_sources.items())
+    steps = tuple(_step(name, spec, "step", file)
+                  for name, spec in data.get("steps", {}).items())
+    actions = tuple(_step(name, spec, "action", file)
+                    for name, spec in data.get("actions", {}).items())
     raw_schema = main.get("raw_schema", "raw")
     _require_identifier(raw_schema, "raw_schema", file)
     return WorkbenchConfig(
@@ -120,6 +127,8 @@ def load_config(root: Path | str | None = None) -> WorkbenchConfig:
         dbt_project=_path(root, main.get("dbt_project", "dbt")),
         landing=_path(root, main.get("landing", "data/landing")),
         sources=sources,
+        steps=steps,
+        actions=actions,
         raw_schema=raw_schema,
         dbt_target=main.get("dbt_target"),
         lock_timeout=float(main.get("lock_timeout", 600)),
@@ -165,6 +174,28 @@ def _source(name: str, spec: Any, file: Path) -> SourceConfig:
         warn_after=parse_duration(spec.get("warn_after"), where=where),
         error_after=parse_duration(spec.get("error_after"), where=where),
     )
+
+
+def _step(name: str, spec: Any, kind: str, file: Path) -> StepConfig:
+    where = f"{file} [{kind}s.{name}]"
+    _require_identifier(name, f"{kind} name", file)
+    if not isinstance(spec, dict) or "function" not in spec:
+        raise ConfigError(f"{where}: needs function = 'module:function'", step=name)
+    unknown = set(spec) - {"function", "inputs", "output", "options", "version"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}", step=name)
+    inputs = spec.get("inputs", [])
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    output = spec.get("output")
+    if kind == "step":
+        output = output or name
+        _require_identifier(output, f"{kind} output", file)
+    elif output:
+        raise ConfigError(f"{where}: actions write no table; remove output", step=name)
+    return StepConfig(name=name, kind=kind, function=spec["function"], inputs=tuple(inputs),
+                      output=output, options=dict(spec.get("options", {})),
+                      version=str(spec.get("version", "1")))
 
 
 def _guess_format(path: str) -> str | None:

@@ -1,9 +1,10 @@
-"""Prefect flows and tasks: thin wrappers over ``pipeline.Pipeline``.
+"""Prefect flows and tasks: thin wrappers over ``pipeline.Pipeline`` and the scheduler.
 
-A run is one flow (``workbench-run``); each source load and each dbt invocation is a task
-with a name a person can read in the Prefect UI. Without ``PREFECT_API_URL`` Prefect starts
-a temporary local server on first use (seconds): ``warm_up()`` starts it in the background
-so that it overlaps with dbt's parsing.
+A run is one flow (``workbench-run``). Each unit of work is a task with a name a person can
+read in the Prefect UI: ``load events``, ``dbt build stg_events +3``, ``step classify_messages``,
+``action personalized_messages``. The scheduler decides what starts when; these tasks only
+call the pipeline. Without ``PREFECT_API_URL`` Prefect starts a temporary local server on
+first use (seconds): ``warm_up()`` starts it in the background, overlapping dbt's parsing.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settin
 
 from .environment import has_prefect_server
 from .errors import SourceError
-from .pipeline import DbtPlan, Pipeline, _now, new_run_id
+from .pipeline import Pipeline, _now, new_run_id
 from .results import NodeResult, RunResult
+from .scheduler import Scheduler, Work
 
 _warm_up_thread: threading.Thread | None = None
 
@@ -34,48 +36,58 @@ def _retry_unless_bad_input(task, task_run, state) -> bool:
     return False
 
 
-@task(task_run_name="load {scan.source.name}", retries=2, retry_delay_seconds=1,
+@task(task_run_name="load {source}", retries=2, retry_delay_seconds=1,
       retry_condition_fn=_retry_unless_bad_input, cache_policy=NO_CACHE)
-def load_source(pipeline: Pipeline, scan, run_id: str, loaded_at, full_refresh: bool
-                ) -> NodeResult:
+def load_source(pipeline: Pipeline, source: str, scan, run_id: str, loaded_at,
+                full_refresh: bool) -> NodeResult:
     return pipeline.load(scan, run_id=run_id, loaded_at=loaded_at, full_refresh=full_refresh)
 
 
-@task(task_run_name="dbt build ({plan.reason})", cache_policy=NO_CACHE)
-def dbt_build(pipeline: Pipeline, plan: DbtPlan) -> list[NodeResult]:
-    return pipeline.build(plan)
+@task(task_run_name="dbt build {label}", cache_policy=NO_CACHE)
+def dbt_build(pipeline: Pipeline, names: Sequence[str], label: str, full_refresh: bool
+              ) -> list[NodeResult]:
+    return pipeline.build(names, full_refresh=full_refresh)
+
+
+@task(task_run_name="{kind} {name}", cache_policy=NO_CACHE)
+def run_step(pipeline: Pipeline, kind: str, name: str, run_id: str) -> NodeResult:
+    steps = {s.name: s for s in (*pipeline.config.steps, *pipeline.config.actions)
+             if s.kind == kind}
+    return pipeline.run_step(steps[name], run_id=run_id)
 
 
 @flow(name="workbench-run", validate_parameters=False, log_prints=False)
 def run_flow(pipeline: Pipeline, sources: Sequence[str] | None = None,
              select: str | None = None, full_refresh: bool = False,
              trigger: str = "manual") -> RunResult:
-    """Load what changed, build what is stale, record the run and publish the snapshot."""
+    """Load what changed, build what is stale, run steps and actions, publish."""
     run_id, started_at = new_run_id(), _now()
-    names = list(sources) if sources is not None else [s.name for s in
-                                                       pipeline.config.sources]
-    selection = select or (f"sources: {', '.join(names)}" if sources is not None else "all")
-    nodes: list[NodeResult] = []
-    notes: list[str] = []
+    selection = select or (f"sources: {', '.join(sources)}" if sources is not None else "all")
     with pipeline.warehouse.writing():
+        plan, notes = pipeline.plan(sources, select, full_refresh)
+        graph = pipeline.graph()
+        names = [graph.nodes[n].name for n in graph.order(plan.selected)
+                 if graph.nodes[n].kind == "source"]
         scans = pipeline.scan(names, full_refresh=full_refresh)
-        for name, scan in scans.items():
-            if not (scan.changed or scan.touched):
-                node = NodeResult(name, "source", "skipped", message="no new or changed files")
+
+        def execute(work: Work) -> list[NodeResult]:
+            if work.kind == "source":
+                name = work.names[0]
+                if not (scans[name].changed or scans[name].touched):
+                    return [pipeline.load(scans[name], run_id=run_id, loaded_at=started_at)]
+                state = load_source(pipeline, name, scans[name], run_id, started_at,
+                                    full_refresh, return_state=True)
+            elif work.kind == "dbt":
+                label = work.names[0] + (f" +{len(work.names) - 1}" if len(work.names) > 1
+                                         else "")
+                state = dbt_build(pipeline, work.names, label, full_refresh,
+                                  return_state=True)
             else:
-                state = load_source(pipeline, scan, run_id, started_at, full_refresh,
-                                    return_state=True)
-                node = _node_from_state(state, name)
-            nodes.append(node)
-            pipeline.emit(node)
-        plan = pipeline.plan_dbt(sources, select, full_refresh)
-        if plan.selectors is None:
-            notes.append(plan.reason)
-            nodes.append(NodeResult("dbt build", "dbt", "skipped", message=plan.reason))
-        else:
-            for node in dbt_build(pipeline, plan):
-                nodes.append(node)
-                pipeline.emit(node)
+                state = run_step(pipeline, work.kind, work.names[0], run_id,
+                                 return_state=True)
+            return _results_from_state(state, work)
+
+        nodes = Scheduler(graph, plan, execute, on_node=pipeline.emit).run()
         return pipeline.finish(run_id=run_id, started_at=started_at, nodes=nodes, plan=plan,
                                trigger=trigger, selection=selection, notes=notes)
 
@@ -106,10 +118,12 @@ def warm_up() -> None:
     _warm_up_thread.start()
 
 
-def _node_from_state(state, name: str) -> NodeResult:
+def _results_from_state(state, work: Work) -> list[NodeResult]:
     try:
-        return state.result()
+        result = state.result()
     except SourceError as error:
-        return NodeResult(name, "source", "error", message=str(error))
-    except Exception as error:  # an I/O failure that outlived its retries
-        return NodeResult(name, "source", "error", message=f"{type(error).__name__}: {error}")
+        return [NodeResult(work.names[0], "source", "error", message=str(error))]
+    except Exception as error:  # a failure that outlived its retries
+        return [NodeResult(name, work.kind if work.kind != "dbt" else "model", "error",
+                           message=f"{type(error).__name__}: {error}") for name in work.names]
+    return result if isinstance(result, list) else [result]

@@ -1,69 +1,193 @@
-"""The one graph: workbench sources and the dbt nodes that read them.
+"""The one graph: sources, dbt nodes, Python steps and actions.
 
-Built from the configuration and dbt's manifest. It answers "which dbt selector covers
-what is downstream of this source?" and "which nodes did that build touch?".
+Edges come from dbt's own ``source()``/``ref()`` (the manifest) and from the inputs that steps
+and actions declare. A step's output is the dbt source ``steps.<output>``, so a dbt model that
+reads it hangs below the step. The graph answers "what is downstream of this source?",
+"what does this selection mean?" and "what can start now?".
+
+Selection syntax (``wb.run(select=...)``), space-separated terms, united:
+
+    name            any node called that: a source, model, seed, step or action
+    +name / name+   with everything upstream / downstream of it (across steps too)
+    kind:name       source:events, model:x, step:classify_messages, action:*, test:*
+    steps, actions, sources      every node of that kind
+    anything else   handed to dbt (``marts``, ``tag:nightly``, ``path:models/x``), then expanded
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from .config import WorkbenchConfig
+from .errors import ConfigError
+
+KINDS = ("source", "seed", "model", "snapshot", "test", "step", "action")
+_DBT_KINDS = ("model", "seed", "snapshot", "test")
+_PLURALS = {"sources": "source", "steps": "step", "actions": "action"}
 
 
 @dataclass(frozen=True)
 class GraphNode:
-    id: str             # "source:events", or dbt's unique_id ("model.workbench.stg_events")
+    id: str             # "source:events", "step:x", "action:y", or dbt's unique_id
     name: str
-    kind: str           # source | seed | model | snapshot | test
+    kind: str           # one of KINDS
+    relation: str | None = None     # schema.table it writes, if any
+
+    @property
+    def is_dbt(self) -> bool:
+        return self.kind in _DBT_KINDS
 
 
 class Graph:
-    """Sources, seeds, models, snapshots and tests, with edges from dbt's source()/ref()."""
+    """Nodes and edges; ``parents``/``children`` map node id -> set of node ids."""
 
-    def __init__(self, nodes: dict[str, GraphNode], children: dict[str, set[str]],
-                 dbt_sources: dict[str, list[str]]) -> None:
+    def __init__(self, nodes: dict[str, GraphNode], edges: Iterable[tuple[str, str]]) -> None:
         self.nodes = nodes
-        self.children = children
-        self.dbt_sources = dbt_sources     # workbench source -> dbt source unique_ids
+        self.parents: dict[str, set[str]] = {n: set() for n in nodes}
+        self.children: dict[str, set[str]] = {n: set() for n in nodes}
+        for parent, child in edges:
+            if parent in nodes and child in nodes and parent != child:
+                self.parents[child].add(parent)
+                self.children[parent].add(child)
 
     @classmethod
     def build(cls, config: WorkbenchConfig, manifest: Any) -> Graph:
         nodes: dict[str, GraphNode] = {}
-        children: dict[str, set[str]] = {}
-        dbt_sources: dict[str, list[str]] = {s.name: [] for s in config.sources}
-        for uid, src in manifest.sources.items():
-            identifier = (src.identifier or src.name)
-            if src.schema == config.raw_schema and identifier in dbt_sources:
-                dbt_sources[identifier].append(uid)
-                children.setdefault(f"source:{identifier}", set()).add(uid)
+        edges: list[tuple[str, str]] = []
         for source in config.sources:
-            nodes[f"source:{source.name}"] = GraphNode(f"source:{source.name}", source.name,
-                                                       "source")
+            nodes[f"source:{source.name}"] = GraphNode(
+                f"source:{source.name}", source.name, "source",
+                f"{config.raw_schema}.{source.name}")
+        for step in (*config.steps, *config.actions):
+            nodes[f"{step.kind}:{step.name}"] = GraphNode(
+                f"{step.kind}:{step.name}", step.name, step.kind,
+                f"steps.{step.output}" if step.output else None)
         for uid, node in manifest.nodes.items():
-            if node.resource_type in ("model", "seed", "snapshot", "test"):
-                nodes[uid] = GraphNode(uid, node.name, node.resource_type)
+            if node.resource_type in _DBT_KINDS:
+                relation = None if node.resource_type == "test" else \
+                    f"{node.schema}.{node.alias}"
+                nodes[uid] = GraphNode(uid, node.name, node.resource_type, relation)
+        # dbt sources are not nodes of their own: the workbench node that fills one takes
+        # its place (a loader for raw.<source>, a step for steps.<output>).
+        fillers = {(config.raw_schema, s.name): f"source:{s.name}" for s in config.sources}
+        fillers |= {("steps", s.output): f"step:{s.name}" for s in config.steps}
+        stand_in = {uid: fillers.get((src.schema, src.identifier or src.name))
+                    for uid, src in manifest.sources.items()}
         for parent, kids in manifest.child_map.items():
-            children.setdefault(parent, set()).update(kids)
-        return cls(nodes, children, dbt_sources)
+            parent_id = stand_in.get(parent, parent)
+            edges += [(parent_id, kid) for kid in kids if parent_id]
+        by_name = {n.name: n.id for n in nodes.values() if n.kind in
+                   ("model", "seed", "snapshot", "source")}
+        by_name |= {s.output: f"step:{s.name}" for s in config.steps}
+        for step in (*config.steps, *config.actions):
+            for name in step.inputs:
+                if name not in by_name:
+                    raise ConfigError(
+                        f"[{step.kind}s.{step.name}] input {name!r} is not a dbt model, seed, "
+                        f"source or step output of this project", step=step.name)
+                edges.append((by_name[name], f"{step.kind}:{step.name}"))
+        return cls(nodes, edges)
 
+    # -- walking -------------------------------------------------------------------------------
     def downstream(self, node_id: str) -> set[str]:
-        """Every node reachable from ``node_id`` (not including it)."""
-        seen: set[str] = set()
-        stack = [node_id]
-        while stack:
-            for child in self.children.get(stack.pop(), ()):
-                if child not in seen:
-                    seen.add(child)
-                    stack.append(child)
-        return seen
+        return _walk(node_id, self.children)
 
-    def source_selectors(self, source: str) -> list[str]:
-        """dbt selectors for everything downstream of a workbench source."""
-        return [f"source:{uid.split('.', 2)[2]}+" for uid in self.dbt_sources.get(source, [])]
+    def upstream(self, node_id: str) -> set[str]:
+        return _walk(node_id, self.parents)
 
-    def downstream_names(self, source: str) -> set[str]:
-        """Names of the dbt nodes downstream of a workbench source."""
-        return {self.nodes[n].name for n in self.downstream(f"source:{source}")
-                if n in self.nodes}
+    def order(self, ids: Iterable[str] | None = None) -> list[str]:
+        """Node ids in dependency order (parents first), ties by name."""
+        wanted = set(self.nodes if ids is None else ids)
+        remaining = {n: len(self.parents[n] & wanted) for n in wanted}
+        ready = sorted((n for n, count in remaining.items() if count == 0), reverse=True)
+        ordered = []
+        while ready:
+            node = ready.pop()
+            ordered.append(node)
+            for child in self.children[node] & wanted:
+                remaining[child] -= 1
+                if remaining[child] == 0:
+                    ready.append(child)
+                    ready.sort(reverse=True)
+        return ordered
+
+    def find(self, name: str) -> list[str]:
+        return [n.id for n in self.nodes.values() if n.name == name]
+
+    # -- selection -----------------------------------------------------------------------------
+    def select(self, expression: str, dbt_ls: Callable[[str], list[str]] | None = None
+               ) -> set[str]:
+        """Node ids selected by ``expression`` (see the module docstring), with the tests
+        whose every parent is selected."""
+        chosen: set[str] = set()
+        for term in expression.replace(",", " ").split():
+            up, down = term.startswith("+"), term.endswith("+")
+            core = term.strip("+")
+            matched = self._match(core)
+            if matched is None:
+                matched = {uid for uid in (dbt_ls(core) if dbt_ls else ()) if uid in self.nodes}
+            if not matched:
+                raise ConfigError(f"selection {term!r} matches no node of the graph. "
+                                  f"See wb.graph() for the nodes.", selection=term)
+            for node in list(matched):
+                if up:
+                    matched |= self.upstream(node)
+                if down:
+                    matched |= self.downstream(node)
+            chosen |= matched
+        return chosen | self.tests_of(chosen)
+
+    def tests_of(self, ids: set[str]) -> set[str]:
+        return {n for n, node in self.nodes.items() if node.kind == "test"
+                and self.parents[n] and self.parents[n] <= ids}
+
+    def _match(self, core: str) -> set[str] | None:
+        if core in _PLURALS:
+            return {n.id for n in self.nodes.values() if n.kind == _PLURALS[core]}
+        kind, _, name = core.partition(":")
+        if name and kind in KINDS:
+            return {n.id for n in self.nodes.values()
+                    if n.kind == kind and (name == "*" or n.name == name)}
+        if not name:
+            found = set(self.find(core))
+            return found or None
+        return None     # a dbt selector method (tag:, path:, config:, ...)
+
+    # -- display -------------------------------------------------------------------------------
+    def to_pandas(self):
+        import pandas as pd
+
+        return pd.DataFrame([{
+            "id": n.id, "name": n.name, "kind": n.kind, "relation": n.relation,
+            "parents": sorted(self.nodes[p].name for p in self.parents[n.id]),
+        } for n in (self.nodes[i] for i in self.order())])
+
+    def edges(self) -> list[tuple[str, str]]:
+        return sorted((p, c) for c, ps in self.parents.items() for p in ps)
+
+    def __repr__(self) -> str:
+        counts = {k: sum(n.kind == k for n in self.nodes.values()) for k in KINDS}
+        parts = ", ".join(f"{v} {k}s" for k, v in counts.items() if v)
+        return f"Graph({parts}, {len(self.edges())} edges)"
+
+    def _repr_html_(self) -> str:
+        from .display.html import html_table
+
+        rows = [(n.kind, n.name, ", ".join(sorted(self.nodes[p].name
+                                                  for p in self.parents[n.id])))
+                for n in (self.nodes[i] for i in self.order()) if n.kind != "test"]
+        return f"<div><b>{repr(self)}</b>" + html_table(["kind", "name", "inputs"], rows,
+                                                        limit=200) + "</div>"
+
+
+def _walk(start: str, links: dict[str, set[str]]) -> set[str]:
+    seen: set[str] = set()
+    stack = [start]
+    while stack:
+        for nxt in links.get(stack.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen

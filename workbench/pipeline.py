@@ -1,46 +1,48 @@
-"""What a run does, free of Prefect: scan, load, decide what dbt must build, record, publish.
+"""What a run does, free of Prefect: plan, load, build, run steps, record, publish.
 
-``flows.py`` wraps these steps in Prefect tasks; tests and benchmarks can call them directly.
+``flows.py`` wraps each unit of work in a Prefect task and hands them to the scheduler;
+tests and benchmarks can call these methods directly.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+import time
+import traceback
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timezone
+
+import duckdb
 
 from . import loaders
 from .config import WorkbenchConfig
+from .freshness import FreshnessReport, assess
 from .graph import Graph
 from .results import NodeResult, RunResult
+from .scheduler import Plan
+from .steps import STEPS_SCHEMA, StepConfig, StepContext, StepReport, resolve_function
 from .transform import DbtProject
-from .warehouse import META, Warehouse
+from .warehouse import META, Warehouse, quote
 
 log = logging.getLogger(__name__)
 FINGERPRINT_KEY = "dbt_fingerprint"
 
 
-@dataclass(frozen=True)
-class DbtPlan:
-    """What dbt will build in this run, or why it builds nothing."""
-
-    selectors: tuple[str, ...] | None     # None: skip dbt; (): build everything
-    reason: str
-    covers: tuple[str, ...] = ()          # sources whose downstream this build refreshes
-    full_project: bool = False            # a whole-project build (records the fingerprint)
-    full_refresh: bool = False
-
-
-@dataclass
 class Pipeline:
-    """One project's parts, kept warm for the life of the process."""
+    """One project's parts, kept warm for the life of the process.
 
-    config: WorkbenchConfig
-    warehouse: Warehouse
-    listeners: list[Callable[[NodeResult], None]] = field(default_factory=list)
-    _dbt: DbtProject | None = None
+    A plain class on purpose: Prefect walks dataclass parameters of flows and tasks looking
+    for futures, and this one holds dbt's whole manifest.
+    """
+
+    def __init__(self, config: WorkbenchConfig, warehouse: Warehouse) -> None:
+        self.config = config
+        self.warehouse = warehouse
+        self.listeners: list[Callable[[NodeResult], None]] = []
+        self._dbt: DbtProject | None = None
+        self._graph: tuple[object, Graph] | None = None
 
     @property
     def dbt(self) -> DbtProject:
@@ -51,13 +53,47 @@ class Pipeline:
         return self._dbt
 
     def graph(self) -> Graph:
-        return Graph.build(self.config, self.dbt.manifest())
+        manifest = self.dbt.manifest()
+        if self._graph is None or self._graph[0] is not manifest:
+            self._graph = (manifest, Graph.build(self.config, manifest))
+        return self._graph[1]
 
     def emit(self, node: NodeResult) -> None:
         for listener in list(self.listeners):
             listener(node)
 
-    # -- the steps of a run ------------------------------------------------------------------
+    # -- planning ------------------------------------------------------------------------------
+    def plan(self, sources: Sequence[str] | None, select: str | None,
+             full_refresh: bool) -> tuple[Plan, list[str]]:
+        """The nodes this run may touch, and what is already known to be stale."""
+        graph = self.graph()
+        fingerprint = self.dbt.fingerprint()
+        with self.warehouse.connect() as con:
+            for schema in (self.config.raw_schema, STEPS_SCHEMA):
+                con.execute(f"create schema if not exists {quote(schema)}")
+            built = _state(con, FINGERPRINT_KEY)
+            stale = {s for s, in con.execute(
+                f"select source from {META}.sources where data_version > built_version"
+            ).fetchall()}
+        notes = []
+        if select:
+            selected = graph.select(select, dbt_ls=self.dbt.ls)
+        elif sources is not None:
+            selected = {f"source:{name}" for name in sources}
+            for name in sources:
+                selected |= graph.downstream(f"source:{name}")
+            selected |= graph.tests_of(selected)
+        else:
+            selected = set(graph.nodes)
+        rebuild = full_refresh or built != fingerprint
+        if rebuild and not select:
+            notes.append("dbt rebuilds everything selected: " + (
+                "full refresh" if full_refresh else "first build" if built is None
+                else "the dbt project changed"))
+        return Plan(frozenset(selected), frozenset(stale), rebuild_dbt=rebuild,
+                    forced=bool(select)), notes
+
+    # -- the units of work ---------------------------------------------------------------------
     def scan(self, names: Sequence[str], *, full_refresh: bool = False
              ) -> dict[str, loaders.SourceScan]:
         with self.warehouse.connect() as con:
@@ -66,78 +102,105 @@ class Pipeline:
 
     def load(self, scan: loaders.SourceScan, *, run_id: str, loaded_at: datetime,
              full_refresh: bool = False) -> NodeResult:
+        if not (scan.changed or scan.touched):
+            return NodeResult(scan.source.name, "source", "skipped",
+                              message="no new or changed files",
+                              relation=f"{self.config.raw_schema}.{scan.source.name}")
         with self.warehouse.connect() as con:
             return loaders.load_source(con, self.config, scan, run_id=run_id,
                                        loaded_at=loaded_at, full_refresh=full_refresh)
 
-    def plan_dbt(self, sources: Sequence[str] | None, select: str | None,
-                 full_refresh: bool) -> DbtPlan:
-        """Decide the dbt selection: only what is stale, and nothing when nothing changed."""
-        fingerprint = self.dbt.fingerprint()
+    def build(self, names: Sequence[str], *, full_refresh: bool = False) -> list[NodeResult]:
+        """``dbt build`` of exactly these nodes (tests included only when named)."""
+        nodes = self.dbt.build(names, exact=True, full_refresh=full_refresh)
         with self.warehouse.connect() as con:
-            built = _state(con, FINGERPRINT_KEY)
-            stale = {s for s, in con.execute(
-                f"select source from {META}.sources where data_version > built_version"
-            ).fetchall()}
-            last_run = con.execute(f"select max(run_id) from {META}.runs").fetchone()[0]
+            return [_with_rows(con, n) for n in nodes]
+
+    def run_step(self, step: StepConfig, *, run_id: str, dry_run: bool = False
+                 ) -> NodeResult:
+        """Run a step (in one transaction) or an action (committing as it goes)."""
+        started = time.perf_counter()
         graph = self.graph()
-        requested = list(sources) if sources is not None else [s.name for s in
-                                                               self.config.sources]
-        if select:
-            return DbtPlan(tuple(select.split()), f"selection {select!r}",
-                           full_refresh=full_refresh)
-        if sources is None and (full_refresh or built != fingerprint):
-            why = ("full refresh" if full_refresh else "first build" if built is None
-                   else "the dbt project changed")
-            return DbtPlan((), why, covers=tuple(requested), full_project=True,
-                           full_refresh=full_refresh)
-        todo = [s for s in requested if s in stale or full_refresh or built != fingerprint]
-        if not todo:
-            since = f" since run {last_run}" if last_run else ""
-            return DbtPlan(None, f"dbt skipped: no new data and no change to the dbt "
-                                 f"project{since}")
-        selectors = tuple(sel for s in todo for sel in graph.source_selectors(s))
-        if not selectors:
-            return DbtPlan(None, f"dbt skipped: no dbt model reads {', '.join(todo)}",
-                           covers=tuple(todo))
-        return DbtPlan(selectors, f"downstream of {', '.join(todo)}", covers=tuple(todo),
-                       full_refresh=full_refresh)
-
-    def build(self, plan: DbtPlan) -> list[NodeResult]:
-        nodes = self.dbt.build(plan.selectors or (), full_refresh=plan.full_refresh)
+        function = resolve_function(step, self.config.root)
+        inputs = {}
+        for parent in graph.parents[f"{step.kind}:{step.name}"]:
+            node = graph.nodes[parent]
+            name = node.name if node.kind != "step" else (node.relation or "").split(".")[-1]
+            inputs[name] = ".".join(quote(p) for p in (node.relation or "").split("."))
+        if dry_run:
+            with self.warehouse.reading() as con:
+                report = function(self._context(step, con, run_id, inputs, dry_run=True))
+            return _step_result(step, report, time.perf_counter() - started)
         with self.warehouse.connect() as con:
-            nodes = [_with_rows(con, n) for n in nodes]
-        return nodes
+            transactional = step.kind == "step"
+            if transactional:
+                con.begin()
+            try:
+                report = function(self._context(step, con, run_id, inputs))
+                if transactional:
+                    con.commit()
+            except Exception as error:
+                if transactional:
+                    con.rollback()
+                return NodeResult(step.name, step.kind, "error", time.perf_counter() - started,
+                                  message=f"{type(error).__name__}: {error}\n"
+                                          + "".join(traceback.format_exc(limit=-3)))
+        return _step_result(step, report, time.perf_counter() - started)
 
+    def _context(self, step: StepConfig, con: duckdb.DuckDBPyConnection, run_id: str,
+                 inputs: dict[str, str], dry_run: bool = False) -> StepContext:
+        output = f"{quote(STEPS_SCHEMA)}.{quote(step.output)}" if step.output else None
+        return StepContext(name=step.name, run_id=run_id, con=con, options=step.options,
+                           inputs=inputs, output=output, root=self.config.root,
+                           version=step.version, dry_run=dry_run,
+                           log=logging.getLogger(f"workbench.{step.kind}.{step.name}"))
+
+    # -- after the work ------------------------------------------------------------------------
     def finish(self, *, run_id: str, started_at: datetime, nodes: list[NodeResult],
-               plan: DbtPlan | None, trigger: str, selection: str,
-               notes: Iterable[str] = ()) -> RunResult:
-        """Record what the build refreshed and the run itself, then publish the snapshot."""
+               plan: Plan, trigger: str, selection: str, notes: Iterable[str] = ()
+               ) -> RunResult:
+        """Record what is now built, mark what came from late sources, record, publish."""
         notes = list(notes)
-        changed = any(n.status != "skipped" for n in nodes)
+        graph = self.graph()
+        worked = [n for n in nodes if n.status != "skipped" or n.kind != "source"]
         with self.warehouse.connect() as con:
-            if plan is not None and (plan.selectors is not None or plan.covers):
-                self._mark_built(con, plan, nodes)
-            finished_at = _now()
-            result = RunResult(run_id, started_at, finished_at, tuple(nodes), trigger,
-                               selection, tuple(notes))
-            if changed:
+            self._mark_built(con, graph, plan, nodes)
+            freshness = self._freshness(con)
+            nodes = _mark_stale(graph, nodes, freshness)
+            if not worked:
+                last = con.execute(f"select max(run_id) from {META}.runs").fetchone()[0]
+                notes.append("dbt skipped: no new data and no change to the dbt project"
+                             + (f" since run {last}" if last else ""))
+            result = RunResult(run_id, started_at, _now(), tuple(nodes), trigger, selection,
+                               tuple(notes))
+            if worked:
                 _record_run(con, result)
-        if changed:
+        if worked:
             seconds = self.warehouse.publish()
             log.info("published %s in %.2fs", self.warehouse.published, seconds)
         return result
 
-    def _mark_built(self, con, plan: DbtPlan, nodes: list[NodeResult]) -> None:
-        failed = {n.name for n in nodes if n.failed or n.status == "skipped"}
-        graph = self.graph()
-        for source in plan.covers:
-            if not (graph.downstream_names(source) & failed):
+    def _mark_built(self, con, graph: Graph, plan: Plan, nodes: list[NodeResult]) -> None:
+        failed = {n.name for n in nodes if n.failed or (n.status == "skipped"
+                                                         and n.kind != "source")}
+        for node_id in plan.selected:
+            node = graph.nodes[node_id]
+            if node.kind != "source" or plan.forced:
+                continue
+            downstream = {graph.nodes[d].name for d in graph.downstream(node_id)
+                          if d in plan.selected}
+            if not downstream & failed:
                 con.execute(f"update {META}.sources set built_version = data_version "
-                            f"where source = ?", [source])
-        if plan.full_project and not any(n.failed for n in nodes):
+                            f"where source = ?", [node.name])
+        every_dbt_node = {n for n, node in graph.nodes.items() if node.is_dbt}
+        if plan.rebuild_dbt and every_dbt_node <= plan.selected and not failed:
             con.execute(f"insert or replace into {META}.state values (?, ?)",
                         [FINGERPRINT_KEY, self.dbt.fingerprint()])
+
+    def _freshness(self, con) -> FreshnessReport:
+        last = dict(con.execute(f"select source, last_loaded_at from {META}.sources"
+                                ).fetchall())
+        return assess(self.config, last, _now())
 
 
 def new_run_id() -> str:
@@ -153,6 +216,33 @@ def _state(con, key: str) -> str | None:
     return row[0] if row else None
 
 
+def _step_result(step: StepConfig, report: StepReport | None, seconds: float) -> NodeResult:
+    report = report or StepReport()
+    failed = bool(report.metrics.get("failed"))
+    return NodeResult(step.name, step.kind, "warn" if failed else "success", seconds,
+                      rows=report.rows, message=report.message,
+                      metrics=dict(report.metrics) or None,
+                      relation=f"{STEPS_SCHEMA}.{step.output}" if step.output else None)
+
+
+def _mark_stale(graph: Graph, nodes: list[NodeResult], freshness: FreshnessReport
+                ) -> list[NodeResult]:
+    late = set(freshness.late())
+    if not late:
+        return nodes
+    by_name = {n.name: n.id for n in graph.nodes.values() if n.kind != "source"}
+    marked = []
+    for node in nodes:
+        node_id = by_name.get(node.name)
+        if node_id and node.kind in ("model", "step", "action", "snapshot"):
+            upstream = {graph.nodes[u].name for u in graph.upstream(node_id)
+                        if graph.nodes[u].kind == "source"}
+            if upstream & late:
+                node = replace(node, stale_sources=tuple(sorted(upstream & late)))
+        marked.append(node)
+    return marked
+
+
 def _with_rows(con, node: NodeResult) -> NodeResult:
     if node.kind not in ("model", "seed", "snapshot") or node.failed or not node.relation:
         return node
@@ -161,7 +251,7 @@ def _with_rows(con, node: NodeResult) -> NodeResult:
                        "where table_schema = ? and table_name = ?", [schema, name]).fetchone()
     if not kind or kind[0] != "BASE TABLE":
         return node
-    rows = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+    rows = con.execute(f"select count(*) from {quote(schema)}.{quote(name)}").fetchone()[0]
     return replace(node, rows=rows)
 
 
@@ -169,6 +259,6 @@ def _record_run(con, result: RunResult) -> None:
     con.execute(f"insert into {META}.runs values (?, ?, ?, ?, ?, ?, ?)",
                 [result.run_id, result.trigger, result.selection, result.started_at,
                  result.finished_at, result.status, result.summary()])
-    con.executemany(f"insert into {META}.node_results values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    con.executemany(f"insert into {META}.node_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [[result.run_id, n.name, n.kind, n.status, n.seconds, n.rows, n.failures,
-                      n.message, n.started_at] for n in result.nodes])
+                      n.message, n.started_at, n.finished_at] for n in result.nodes])

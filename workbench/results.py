@@ -32,7 +32,10 @@ class NodeResult:
     message: str | None = None       # why it failed or was skipped, in a sentence
     failures: int | None = None      # failing rows of a dbt test
     relation: str | None = None      # schema.table it wrote, for wb.sql follow-ups
-    started_at: datetime | None = None
+    started_at: datetime | None = None   # UTC
+    finished_at: datetime | None = None  # UTC
+    metrics: dict[str, float] | None = None   # steps/actions: calls, cache hits, tokens, ...
+    stale_sources: tuple[str, ...] = ()  # sources past their freshness SLA it was built from
 
     @property
     def failed(self) -> bool:
@@ -88,6 +91,8 @@ class RunResult:
         return pd.DataFrame([{
             "name": n.name, "kind": n.kind, "status": n.status, "rows": n.rows,
             "seconds": round(n.seconds, 3), "failures": n.failures, "message": n.message,
+            "started_at": n.started_at, "finished_at": n.finished_at,
+            "stale_sources": ", ".join(n.stale_sources) or None,
         } for n in self.nodes])
 
     def shown_nodes(self) -> tuple[tuple[NodeResult, ...], int]:

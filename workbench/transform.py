@@ -74,12 +74,19 @@ class DbtProject:
             log.info("parsed dbt project in %.2fs", time.perf_counter() - started)
         return self._manifest
 
-    def build(self, select: Sequence[str] = (), *, full_refresh: bool = False,
+    def build(self, select: Sequence[str] = (), *, exact: bool = False,
+              full_refresh: bool = False,
               on_node: Callable[[str, str], None] | None = None) -> list[NodeResult]:
-        """``dbt build`` of ``select`` (everything when empty); one NodeResult per node."""
+        """``dbt build`` of ``select`` (everything when empty); one NodeResult per node.
+
+        ``exact``: run only the nodes named, no tests dbt would add by itself (the workbench
+        schedules tests as nodes of its own graph).
+        """
         args = ["build"]
         if select:
             args += ["--select", *select]
+        if exact:
+            args += ["--indirect-selection", "empty"]
         if full_refresh:
             args.append("--full-refresh")
         manifest = self.manifest()
@@ -90,6 +97,17 @@ class DbtProject:
         return [_node_result(r) for r in result.result.results
                 if r.node.resource_type in _KINDS]
 
+    def ls(self, selector: str) -> list[str]:
+        """Unique ids of the nodes a dbt selector picks (``marts``, ``tag:x``, ...)."""
+        import json
+
+        result = self._invoke(["ls", "--select", selector, "--output", "json",
+                               "--output-keys", "unique_id"], manifest=self.manifest())
+        if not result.success:
+            raise ConfigError(f"dbt cannot read the selection {selector!r}: "
+                              f"{result.exception}", selection=selector)
+        return [json.loads(line)["unique_id"] for line in result.result or ()]
+
     def _invoke(self, args: list[str], *, manifest: Any = None,
                 on_node: Callable[[str, str], None] | None = None):
         from dbt.cli.main import dbtRunner
@@ -97,7 +115,7 @@ class DbtProject:
         callbacks = [_progress_callback(on_node)] if on_node else []
         full = [*args, "--project-dir", str(self.project_dir),
                 "--profiles-dir", str(self.project_dir), "--log-path", str(self.log_dir),
-                "--quiet", "--no-use-colors", "--no-version-check"]
+                "--quiet", "--log-level", "none", "--no-use-colors", "--no-version-check"]
         if self.target:
             full += ["--target", self.target]
         with _invoke_lock:

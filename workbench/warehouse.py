@@ -51,7 +51,8 @@ create table if not exists {META}.runs (
     finished_at timestamp, status varchar, summary varchar);
 create table if not exists {META}.node_results (
     run_id varchar, name varchar, kind varchar, status varchar, seconds double,
-    rows bigint, failures bigint, message varchar, started_at timestamp);
+    rows bigint, failures bigint, message varchar, started_at timestamp,
+    finished_at timestamp);
 """
 
 
@@ -77,7 +78,8 @@ class Warehouse:
         self.path = Path(path)
         self.published = Path(published)
         self.lock_timeout = lock_timeout
-        self._lock = FileLock(str(self.path) + ".lock")
+        # Not thread-local: a run's loads, dbt and steps work in threads under one lock.
+        self._lock = FileLock(str(self.path) + ".lock", thread_local=False)
 
     # -- writing ---------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -156,7 +158,7 @@ class Warehouse:
         with self.reading() as con:
             infos = []
             for schema, name, kind, columns in _relations(con):
-                count = (con.execute(f"select count(*) from {_quote(schema)}.{_quote(name)}")
+                count = (con.execute(f"select count(*) from {quote(schema)}.{quote(name)}")
                          .fetchone()[0] if kind == "table" else None)
                 infos.append(TableInfo(schema, name, kind, count, columns))
         return infos
@@ -209,7 +211,7 @@ def resolve(con: duckdb.DuckDBPyConnection, name: str) -> str:
         raise _not_found(name, known, reason="is not a plain table name")
     for schema, table, _, _ in known:  # ordered marts first
         if (schema, table) == tuple(parts) or (len(parts) == 1 and table == parts[0]):
-            return f"{_quote(schema)}.{_quote(table)}"
+            return f"{quote(schema)}.{quote(table)}"
     raise _not_found(name, known)
 
 
@@ -222,5 +224,6 @@ def _not_found(name: object, known, reason: str = "") -> TableNotFoundError:
                               table=str(name), matches=close)
 
 
-def _quote(identifier: str) -> str:
+def quote(identifier: str) -> str:
+    """A DuckDB identifier in double quotes, quotes inside doubled."""
     return '"' + identifier.replace('"', '""') + '"'

@@ -26,7 +26,6 @@ from .scan import LandingFile, SourceScan
 READERS = {"csv": csv.read, "parquet": parquet.read, "json": json.read}
 LINEAGE_COLUMNS = ("_loaded_at", "_source_file")
 _LINE = re.compile(r"\b[Ll]ine:?\s+(\d+)")
-_VIEW = "_workbench_incoming"
 
 
 def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: SourceScan,
@@ -42,6 +41,7 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
     rebuild = source.mode == "replace" or full_refresh
     files = _with_hashes(scan) if rebuild else scan.changed
     table = f'"{config.raw_schema}"."{source.name}"'
+    view = f"_workbench_incoming_{source.name}"   # one per source: loads run concurrently
     current: LandingFile | None = None
     con.begin()
     try:
@@ -51,7 +51,7 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
         types = _column_types(con, config.raw_schema, source.name)
         counts = {}
         for current in files:
-            counts[current.relative] = _load_file(con, table, source, current, types,
+            counts[current.relative] = _load_file(con, table, view, source, current, types,
                                                   loaded_at, replace_rows=not rebuild)
             types = types or _column_types(con, config.raw_schema, source.name)
         for file in files:
@@ -70,7 +70,7 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
                 status="rejected", message=str(error))
         raise error from exc
     finally:
-        con.execute(f"drop view if exists {_VIEW}")
+        con.execute(f"drop view if exists {view}")
     total = sum(counts.values())
     return NodeResult(source.name, "source", "success", time.perf_counter() - started,
                       rows=total, relation=_relation(config, source),
@@ -78,7 +78,7 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
                               + (" (table rebuilt)" if rebuild else ""))
 
 
-def _load_file(con, table: str, source: SourceConfig, file: LandingFile,
+def _load_file(con, table: str, view: str, source: SourceConfig, file: LandingFile,
                types: dict[str, str] | None, loaded_at: datetime, *, replace_rows: bool) -> int:
     if file.size == 0:
         raise SourceError(f"{file.relative}: the file is empty (0 bytes). Remove it or replace "
@@ -89,9 +89,9 @@ def _load_file(con, table: str, source: SourceConfig, file: LandingFile,
     if types is not None:
         _check_columns(source, file, relation.columns, types, table)
         relation = read(con, str(file.path), source.options, types)
-    relation.create_view(_VIEW, replace=True)
+    relation.create_view(view, replace=True)
     lineage = (f"select {_columns(relation)}, ?::timestamp as _loaded_at, "
-               f"?::varchar as _source_file from {_VIEW}")
+               f"?::varchar as _source_file from {view}")
     params = [loaded_at, file.relative]
     if types is None:
         con.execute(f"create table {table} as {lineage}", params)

@@ -1,0 +1,186 @@
+"""Run a selected part of the graph, starting each node as soon as its inputs are ready.
+
+Loads start together. dbt nodes wait only for their own inputs, so a source's models are
+built while a slower source is still loading; dbt nodes that are ready together go to dbt as
+one ``dbt build`` (one invocation at a time: dbt's runner is not re-entrant). Steps and
+actions start when their inputs are built. A node whose input failed (or whose dbt test
+failed: tests are gates) is skipped with the reason; everything else carries on.
+
+Only work that matters runs: a node is *dirty* when an input of it changed in this run (a
+load brought data, an upstream node was rebuilt), when dbt must rebuild everything (its
+project changed), or when the user selected it explicitly. Clean nodes are left alone and
+do not appear in the result.
+
+The scheduler knows nothing of Prefect: ``execute(work)`` does the work (flows.py makes each
+call a Prefect task) and is called in worker threads with the caller's context copied, so a
+Prefect flow's context reaches its tasks.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+
+from .graph import Graph
+from .results import NodeResult
+
+
+@dataclass(frozen=True)
+class Work:
+    """One unit handed to ``execute``: a load, a dbt build of several nodes, a step/action."""
+
+    kind: str                   # "source" | "dbt" | "step" | "action"
+    ids: tuple[str, ...]        # graph node ids
+    names: tuple[str, ...]      # their names (dbt selects by name)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the run may touch and what counts as changed before anything runs."""
+
+    selected: frozenset[str]            # graph node ids in the run
+    stale_sources: frozenset[str] = frozenset()   # loaded earlier, not yet built downstream
+    rebuild_dbt: bool = False           # every selected dbt node is dirty
+    forced: bool = False                # explicit selection: every selected node is dirty
+
+
+class Scheduler:
+    """Executes a Plan over a Graph; ``run()`` returns NodeResults in completion order."""
+
+    def __init__(self, graph: Graph, plan: Plan, execute: Callable[[Work], list[NodeResult]],
+                 *, max_workers: int = 4,
+                 on_node: Callable[[NodeResult], None] | None = None) -> None:
+        self.graph, self.plan, self.execute = graph, plan, execute
+        self.on_node = on_node or (lambda node: None)
+        self.max_workers = max_workers
+        self.waiting = set(plan.selected)
+        self.dirty: set[str] = set()
+        self.failed: dict[str, str] = {}     # node id -> why its children cannot run
+        self.results: list[NodeResult] = []
+        self.running: dict[Future, Work] = {}
+        self.dbt_busy = False
+
+    def run(self) -> list[NodeResult]:
+        with ThreadPoolExecutor(self.max_workers, thread_name_prefix="workbench") as pool:
+            self.pool = pool
+            for node_id in self.graph.order(self.waiting):
+                if self.graph.nodes[node_id].kind == "source":
+                    self._start(Work("source", (node_id,), (self.graph.nodes[node_id].name,)))
+            self._dispatch()
+            while self.running:
+                done, _ = wait(self.running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._finished(self.running.pop(future), future)
+                self._dispatch()
+        for node_id in self.graph.order(self.waiting):   # cycles or bugs: say so, never hang
+            self._record(NodeResult(self.graph.nodes[node_id].name,
+                                    self.graph.nodes[node_id].kind, "skipped",
+                                    message="never became ready"), node_id)
+        return self.results
+
+    # -- deciding ----------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        """Start every node whose inputs are settled; gather ready dbt nodes into one build."""
+        progress = True
+        while progress:
+            progress = False
+            batch: list[str] = []
+            for node_id in self.graph.order(self.waiting):
+                node = self.graph.nodes[node_id]
+                if node.kind == "source":
+                    continue
+                inputs = self.graph.parents[node_id] & self.plan.selected
+                pending = inputs & (self.waiting - set(batch))
+                if pending:
+                    continue
+                blocked = sorted(self.failed[p] for p in inputs if p in self.failed)
+                if blocked:
+                    self._skip(node_id, f"skipped: {blocked[0]}")
+                    progress = True
+                elif not self._is_dirty(node_id, inputs, batch):
+                    self.waiting.discard(node_id)       # up to date: nothing to do
+                    progress = True
+                elif node.is_dbt:
+                    if not self.dbt_busy:
+                        batch.append(node_id)
+                else:
+                    self.waiting.discard(node_id)
+                    self.dirty.add(node_id)
+                    self._start(Work(node.kind, (node_id,), (node.name,)))
+            if batch:
+                self.waiting.difference_update(batch)
+                self.dirty.update(batch)
+                self.dbt_busy = True
+                self._start(Work("dbt", tuple(batch),
+                                 tuple(self.graph.nodes[n].name for n in batch)))
+
+    def _is_dirty(self, node_id: str, inputs: set[str], batch: list[str]) -> bool:
+        if self.plan.forced or (self.plan.rebuild_dbt and self.graph.nodes[node_id].is_dbt):
+            return True
+        return bool(inputs & (self.dirty | set(batch)))
+
+    # -- doing -------------------------------------------------------------------------------
+    def _start(self, work: Work) -> None:
+        if work.kind == "source":
+            self.waiting.difference_update(work.ids)
+        started = _now()
+        context = contextvars.copy_context()
+        future = self.pool.submit(context.run, self._execute, work, started)
+        self.running[future] = work
+
+    def _execute(self, work: Work, started: datetime) -> list[NodeResult]:
+        results = self.execute(work)
+        finished = _now()
+        return [replace(r, started_at=r.started_at or started, finished_at=finished)
+                for r in results]
+
+    def _finished(self, work: Work, future: Future) -> None:
+        if work.kind == "dbt":
+            self.dbt_busy = False
+        try:
+            results = future.result()
+        except Exception as error:  # execute() should not raise; if it does, fail its nodes
+            results = [NodeResult(name, self.graph.nodes[i].kind, "error",
+                                  message=f"{type(error).__name__}: {error}")
+                       for i, name in zip(work.ids, work.names)]
+        by_name = {self.graph.nodes[i].name: i for i in work.ids}
+        reported = set()
+        for result in results:
+            node_id = by_name.get(result.name)
+            if node_id is None:
+                continue
+            reported.add(node_id)
+            self._record(result, node_id)
+        for node_id in set(work.ids) - reported:
+            node = self.graph.nodes[node_id]
+            self._record(NodeResult(node.name, node.kind, "error",
+                                    message="dbt did not report this node"), node_id)
+
+    def _record(self, result: NodeResult, node_id: str) -> None:
+        self.waiting.discard(node_id)
+        node = self.graph.nodes[node_id]
+        if result.failed or (result.status == "skipped" and node.is_dbt):
+            reason = f"{node.kind} {node.name} {result.status}"
+            self.failed[node_id] = reason
+            self.dirty.discard(node_id)
+            if node.kind == "test":        # a failed test is a gate on what it tested
+                for parent in self.graph.parents[node_id]:
+                    self.failed.setdefault(parent, f"test {node.name} failed")
+        elif node.kind == "source":
+            changed = result.status == "success" or node.name in self.plan.stale_sources \
+                or self.plan.forced
+            (self.dirty.add if changed else self.dirty.discard)(node_id)
+        self.results.append(result)
+        self.on_node(result)
+
+    def _skip(self, node_id: str, why: str) -> None:
+        node = self.graph.nodes[node_id]
+        self._record(NodeResult(node.name, node.kind, "skipped", message=why), node_id)
+        self.failed[node_id] = why.removeprefix("skipped: ")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
