@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING
 from . import environment
 from .catalogue import Catalogue, SourceStatus, StatusReport
 from .config import WorkbenchConfig, load_config
+from .errors import ConfigError
 from .results import NodeResult, RunResult
 from .warehouse import Warehouse
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .freshness import FreshnessReport
+    from .graph import Graph
     from .pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -126,6 +129,32 @@ class Workbench:
             for name in on_disk]) if self.config.published.exists() else StatusReport([
             SourceStatus(name, count, 0, None, None, False, None)
             for name, count in on_disk.items()])
+
+    def freshness(self) -> FreshnessReport:
+        """Each source's last load that brought data, its age, SLA and state."""
+        from .freshness import assess
+        from .pipeline import _now
+
+        last = {}
+        if self.config.published.exists():
+            frame = self.sql("select source, last_loaded_at from _workbench.sources")
+            last = {r.source: _or_none(r.last_loaded_at) for r in frame.itertuples()}
+            last = {k: v.to_pydatetime() if hasattr(v, "to_pydatetime") else v
+                    for k, v in last.items()}
+        return assess(self.config, last, _now())
+
+    def graph(self) -> Graph:
+        """The one graph: sources, dbt nodes, steps and actions, with their edges."""
+        return self.pipeline.graph()
+
+    def preview(self, name: str) -> pd.DataFrame | None:
+        """Dry-run a step or action on the published warehouse: what it would do, as a
+        DataFrame (``wb.preview("personalized_messages")``). Nothing is sent or written."""
+        steps = {s.name: s for s in (*self.config.steps, *self.config.actions)}
+        if name not in steps:
+            raise ConfigError(f"no step or action named {name!r}; configured: "
+                              f"{', '.join(steps) or 'none'}", step=name)
+        return self.pipeline.preview(steps[name]).frame
 
     def history(self, limit: int = 20) -> pd.DataFrame:
         """The last runs that did work, newest first."""

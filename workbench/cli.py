@@ -107,10 +107,12 @@ def tables(ctx: click.Context) -> None:
 @click.pass_context
 @_errors_to_exit_codes
 def status(ctx: click.Context) -> None:
-    """Sources (files, last load, pending dbt work) and the last runs."""
+    """Sources (files, last load, pending dbt work), freshness against SLAs, last runs."""
     wb = _workbench(ctx)
     click.echo(f"project   {wb.config.root}\nwarehouse {wb.config.warehouse}")
     click.echo(repr(wb.status()))
+    click.echo("\nfreshness:")
+    click.echo(repr(wb.freshness()))
     history = wb.history(limit=5)
     if len(history):
         click.echo("\nlast runs:")

@@ -45,12 +45,14 @@ class SourceConfig:
 
     name: str                       # also the raw table name; a plain identifier
     path: str                       # glob under the landing folder, e.g. "events/*.parquet"
-    format: Literal["csv", "parquet", "json"]
+    format: Literal["csv", "parquet", "json", "custom"]
     mode: Literal["append", "replace"] = "append"   # replace: the table is rebuilt from all files
     primary_key: tuple[str, ...] = ()               # documented for dbt tests; not enforced on load
     options: dict[str, Any] = field(default_factory=dict)  # passed to DuckDB's reader
     warn_after: timedelta | None = None    # freshness SLA; None means not checked
     error_after: timedelta | None = None
+    reader: str | None = None       # "module:function" or "file.py:function": a reader of
+                                    # your own, read(con, path, options, types) -> relation
 
 
 @dataclass(frozen=True)
@@ -154,11 +156,15 @@ def _source(name: str, spec: Any, file: Path) -> SourceConfig:
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: must be a table with at least path and format", source=name)
     unknown = set(spec) - {"path", "format", "mode", "primary_key", "options",
-                           "warn_after", "error_after"}
+                           "warn_after", "error_after", "reader"}
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}", source=name)
-    fmt = spec.get("format") or _guess_format(spec.get("path", ""))
-    if fmt not in FORMATS:
+    fmt = spec.get("format") or ("custom" if spec.get("reader") else
+                                 _guess_format(spec.get("path", "")))
+    if fmt == "custom" and not spec.get("reader"):
+        raise ConfigError(f"{where}: format 'custom' needs reader = 'module:function'",
+                          source=name)
+    if fmt not in (*FORMATS, "custom"):
         raise ConfigError(f"{where}: format must be one of {FORMATS}, not {fmt!r}", source=name)
     mode = spec.get("mode", "append")
     if mode not in MODES:
@@ -173,6 +179,7 @@ def _source(name: str, spec: Any, file: Path) -> SourceConfig:
         options=dict(spec.get("options", {})),
         warn_after=parse_duration(spec.get("warn_after"), where=where),
         error_after=parse_duration(spec.get("error_after"), where=where),
+        reader=spec.get("reader"),
     )
 
 

@@ -64,8 +64,10 @@ class Graph:
             nodes[f"{step.kind}:{step.name}"] = GraphNode(
                 f"{step.kind}:{step.name}", step.name, step.kind,
                 f"steps.{step.output}" if step.output else None)
+        ephemeral = {uid for uid, node in manifest.nodes.items()
+                     if getattr(node.config, "materialized", None) == "ephemeral"}
         for uid, node in manifest.nodes.items():
-            if node.resource_type in _DBT_KINDS:
+            if node.resource_type in _DBT_KINDS and uid not in ephemeral:
                 relation = None if node.resource_type == "test" else \
                     f"{node.schema}.{node.alias}"
                 nodes[uid] = GraphNode(uid, node.name, node.resource_type, relation)
@@ -78,6 +80,7 @@ class Graph:
         for parent, kids in manifest.child_map.items():
             parent_id = stand_in.get(parent, parent)
             edges += [(parent_id, kid) for kid in kids if parent_id]
+        edges = _fold(edges, ephemeral)
         by_name = {n.name: n.id for n in nodes.values() if n.kind in
                    ("model", "seed", "snapshot", "source")}
         by_name |= {s.output: f"step:{s.name}" for s in config.steps}
@@ -180,6 +183,17 @@ class Graph:
                 for n in (self.nodes[i] for i in self.order()) if n.kind != "test"]
         return f"<div><b>{repr(self)}</b>" + html_table(["kind", "name", "inputs"], rows,
                                                         limit=200) + "</div>"
+
+
+def _fold(edges: list[tuple[str, str]], hidden: set[str]) -> list[tuple[str, str]]:
+    """Drop ``hidden`` nodes (dbt's ephemeral models: compiled into their children, never
+    built or reported on their own), linking their parents straight to their children."""
+    for node in hidden:
+        parents = [p for p, c in edges if c == node]
+        children = [c for p, c in edges if p == node]
+        edges = [(p, c) for p, c in edges if node not in (p, c)]
+        edges += [(p, c) for p in parents for c in children]
+    return edges
 
 
 def _walk(start: str, links: dict[str, set[str]]) -> set[str]:

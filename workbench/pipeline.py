@@ -116,21 +116,11 @@ class Pipeline:
         with self.warehouse.connect() as con:
             return [_with_rows(con, n) for n in nodes]
 
-    def run_step(self, step: StepConfig, *, run_id: str, dry_run: bool = False
-                 ) -> NodeResult:
+    def run_step(self, step: StepConfig, *, run_id: str) -> NodeResult:
         """Run a step (in one transaction) or an action (committing as it goes)."""
         started = time.perf_counter()
-        graph = self.graph()
         function = resolve_function(step, self.config.root)
-        inputs = {}
-        for parent in graph.parents[f"{step.kind}:{step.name}"]:
-            node = graph.nodes[parent]
-            name = node.name if node.kind != "step" else (node.relation or "").split(".")[-1]
-            inputs[name] = ".".join(quote(p) for p in (node.relation or "").split("."))
-        if dry_run:
-            with self.warehouse.reading() as con:
-                report = function(self._context(step, con, run_id, inputs, dry_run=True))
-            return _step_result(step, report, time.perf_counter() - started)
+        inputs = self._inputs(step)
         with self.warehouse.connect() as con:
             transactional = step.kind == "step"
             if transactional:
@@ -146,6 +136,23 @@ class Pipeline:
                                   message=f"{type(error).__name__}: {error}\n"
                                           + "".join(traceback.format_exc(limit=-3)))
         return _step_result(step, report, time.perf_counter() - started)
+
+    def preview(self, step: StepConfig) -> StepReport:
+        """A dry run on the published snapshot: what the step or action would do."""
+        function = resolve_function(step, self.config.root)
+        with self.warehouse.reading() as con:
+            return function(self._context(step, con, "dry-run", self._inputs(step),
+                                          dry_run=True)) or StepReport()
+
+    def _inputs(self, step: StepConfig) -> dict[str, str]:
+        """Input name -> quoted relation, as the step declared its inputs."""
+        graph = self.graph()
+        inputs = {}
+        for parent in graph.parents[f"{step.kind}:{step.name}"]:
+            node = graph.nodes[parent]
+            name = node.name if node.kind != "step" else (node.relation or "").split(".")[-1]
+            inputs[name] = ".".join(quote(p) for p in (node.relation or "").split("."))
+        return inputs
 
     def _context(self, step: StepConfig, con: duckdb.DuckDBPyConnection, run_id: str,
                  inputs: dict[str, str], dry_run: bool = False) -> StepContext:

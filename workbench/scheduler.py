@@ -56,7 +56,8 @@ class Scheduler:
         self.graph, self.plan, self.execute = graph, plan, execute
         self.on_node = on_node or (lambda node: None)
         self.max_workers = max_workers
-        self.waiting = set(plan.selected)
+        self.waiting = set(plan.selected)          # not started yet
+        self.unfinished = set(plan.selected)       # not finished yet (waiting or running)
         self.dirty: set[str] = set()
         self.failed: dict[str, str] = {}     # node id -> why its children cannot run
         self.results: list[NodeResult] = []
@@ -75,7 +76,7 @@ class Scheduler:
                 for future in done:
                     self._finished(self.running.pop(future), future)
                 self._dispatch()
-        for node_id in self.graph.order(self.waiting):   # cycles or bugs: say so, never hang
+        for node_id in self.graph.order(self.unfinished):  # cycles or bugs: say so, never hang
             self._record(NodeResult(self.graph.nodes[node_id].name,
                                     self.graph.nodes[node_id].kind, "skipped",
                                     message="never became ready"), node_id)
@@ -93,8 +94,10 @@ class Scheduler:
                 if node.kind == "source":
                     continue
                 inputs = self.graph.parents[node_id] & self.plan.selected
-                pending = inputs & (self.waiting - set(batch))
-                if pending:
+                # A dbt node may join the batch its dbt inputs are in (dbt orders them);
+                # anything else waits until its inputs have finished.
+                in_reach = self.unfinished - set(batch) if node.is_dbt else self.unfinished
+                if inputs & in_reach:
                     continue
                 blocked = sorted(self.failed[p] for p in inputs if p in self.failed)
                 if blocked:
@@ -102,6 +105,7 @@ class Scheduler:
                     progress = True
                 elif not self._is_dirty(node_id, inputs, batch):
                     self.waiting.discard(node_id)       # up to date: nothing to do
+                    self.unfinished.discard(node_id)
                     progress = True
                 elif node.is_dbt:
                     if not self.dbt_busy:
@@ -161,6 +165,7 @@ class Scheduler:
 
     def _record(self, result: NodeResult, node_id: str) -> None:
         self.waiting.discard(node_id)
+        self.unfinished.discard(node_id)
         node = self.graph.nodes[node_id]
         if result.failed or (result.status == "skipped" and node.is_dbt):
             reason = f"{node.kind} {node.name} {result.status}"

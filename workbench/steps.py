@@ -80,11 +80,16 @@ class StepReport:
 
 
 def resolve_function(spec: StepConfig, root: Path) -> Callable[[StepContext], StepReport | None]:
+    """The step's function (see ``import_function``)."""
+    return import_function(spec.function, root, where=f"[{spec.kind}s.{spec.name}]")
+
+
+def import_function(reference: str, root: Path, *, where: str) -> Callable:
     """Import ``module:function``; a module path ending in .py is read from the project."""
-    module_name, _, attribute = spec.function.partition(":")
+    module_name, _, attribute = reference.partition(":")
     if not attribute:
-        raise ConfigError(f"[{spec.kind}s.{spec.name}] function = {spec.function!r}: write it "
-                          f"as 'module:function' or 'file.py:function'", step=spec.name)
+        raise ConfigError(f"{where} {reference!r}: write it as 'module:function' or "
+                          f"'file.py:function'", reference=reference)
     try:
         if module_name.endswith(".py"):
             path = (root / module_name).resolve()
@@ -101,5 +106,5 @@ def resolve_function(spec: StepConfig, root: Path) -> Callable[[StepContext], St
             module = importlib.import_module(module_name)
         return getattr(module, attribute)
     except (ImportError, FileNotFoundError, AttributeError) as exc:
-        raise ConfigError(f"[{spec.kind}s.{spec.name}]: cannot load {spec.function!r}: {exc}",
-                          step=spec.name) from exc
+        raise ConfigError(f"{where}: cannot load {reference!r}: {exc}",
+                          reference=reference) from exc

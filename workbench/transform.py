@@ -55,7 +55,8 @@ class DbtProject:
 
     def fingerprint(self) -> str:
         """A hash of every file dbt reads from the project, to know when it changed."""
-        digest = hashlib.sha256(f"{self.target}|{self.warehouse}".encode())
+        digest = hashlib.sha256(f"{self.target}".encode())   # no paths: a moved project is
+                                                               # the same project
         for path in sorted(self._project_files()):
             digest.update(str(path.relative_to(self.project_dir)).encode())
             digest.update(path.read_bytes())

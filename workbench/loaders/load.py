@@ -19,6 +19,7 @@ import duckdb
 from ..config import SourceConfig, WorkbenchConfig
 from ..errors import SourceError
 from ..results import NodeResult
+from ..steps import import_function
 from ..warehouse import META
 from . import csv, json, parquet
 from .scan import LandingFile, SourceScan
@@ -52,7 +53,8 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
         counts = {}
         for current in files:
             counts[current.relative] = _load_file(con, table, view, source, current, types,
-                                                  loaded_at, replace_rows=not rebuild)
+                                                  loaded_at, replace_rows=not rebuild,
+                                                  config_root=config.root)
             types = types or _column_types(con, config.raw_schema, source.name)
         for file in files:
             _record(con, source, [file], run_id, loaded_at, rows=counts[file.relative],
@@ -79,12 +81,14 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
 
 
 def _load_file(con, table: str, view: str, source: SourceConfig, file: LandingFile,
-               types: dict[str, str] | None, loaded_at: datetime, *, replace_rows: bool) -> int:
+               types: dict[str, str] | None, loaded_at: datetime, *, replace_rows: bool,
+               config_root) -> int:
     if file.size == 0:
         raise SourceError(f"{file.relative}: the file is empty (0 bytes). Remove it or replace "
                           f"it with a complete export; nothing from source {source.name!r} "
                           f"was loaded.", source=source.name, file=file.relative)
-    read = READERS[source.format]
+    read = (import_function(source.reader, config_root, where=f"[sources.{source.name}] reader")
+            if source.reader else READERS[source.format])
     relation = read(con, str(file.path), source.options)
     if types is not None:
         _check_columns(source, file, relation.columns, types, table)
