@@ -17,6 +17,7 @@ from .errors import (
     WorkbenchError,
 )
 from .results import NodeResult, RunResult
+from .steps import StepContext, StepReport
 from .warehouse import TableInfo
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "RunFailed",
     "RunResult",
     "SourceError",
+    "StepContext",
+    "StepReport",
     "TableInfo",
     "TableNotFoundError",
     "WarehouseBusyError",

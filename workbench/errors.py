@@ -5,7 +5,9 @@
      ├── SourceError           a landing file that cannot be loaded (names file and row)
      ├── TableNotFoundError    unknown or malformed table name (lists close matches)
      ├── WarehouseBusyError    another process holds the warehouse for writing too long
-     └── RunFailed             raised by RunResult.raise_for_failures()
+     ├── RunFailed             raised by RunResult.raise_for_failures()
+     └── ClassifierError       a message the classifier could not label (names the message
+                               and endpoint; in workbench.community.classify, next to its use)
 
 Every error pickles cleanly (``__reduce__``), so it survives Prefect task boundaries and
 subprocesses with its attributes intact.

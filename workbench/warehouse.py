@@ -6,11 +6,18 @@ workbench keeps two files:
 
 * ``warehouse.duckdb``: the writers' file. Loaders and dbt write it, one run at a time,
   under a cross-process lock (``warehouse.duckdb.lock``); a second run waits its turn.
-* ``warehouse.published.duckdb``: a snapshot copied from it when a run that changed something
-  finishes, then swapped in with an atomic rename. Readers (``wb.table``, ``wb.sql``, the
-  notebook) open it read-only for the length of one query. A reader that is mid-query during
-  a swap keeps the old file (POSIX keeps an unlinked file alive while it is open), so it never
-  sees a table being built and never blocks a writer.
+* ``warehouse.published.duckdb``: a symlink to the latest snapshot, a copy of the writers'
+  file taken when a run that changed something finishes (``.snapshots/<id>.duckdb``). The
+  link is swapped with an atomic rename. Readers (``wb.table``, ``wb.sql``, the notebook)
+  read the snapshot read-only; one that is mid-query during a swap keeps the old file (POSIX
+  keeps an unlinked file alive while it is open), so no reader ever sees a table being built
+  or blocks a writer.
+
+Each snapshot has a path of its own because DuckDB shares one database instance per path
+within a process: a reader that kept a connection to a fixed path could be handed the old
+instance after a swap. With unique paths the process keeps one read-only connection per
+snapshot (opening one costs ~20 ms, more than a small query) and moves to the next snapshot
+as soon as the link points elsewhere.
 
 The price is one file copy per run that changed data (measured in benchmarks/core.py).
 """
@@ -21,7 +28,9 @@ import contextlib
 import difflib
 import logging
 import os
+import secrets
 import shutil
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +45,7 @@ from .errors import ConfigError, TableNotFoundError, WarehouseBusyError
 log = logging.getLogger(__name__)
 
 META = "_workbench"
+_KEEP_SNAPSHOTS = 2
 _LAYER_ORDER = ("marts", "staging", "seeds", "raw")
 _SCHEMA_SQL = f"""
 create schema if not exists {META};
@@ -127,25 +137,29 @@ class Warehouse:
             # A connection left open somewhere (dbt keep_open, say): fold the log in first.
             with duckdb.connect(str(self.path)) as con:
                 con.execute("checkpoint")
-        temp = self.published.with_name(f".{self.published.name}.{os.getpid()}.tmp")
-        shutil.copyfile(self.path, temp)
-        os.replace(temp, self.published)
+        snapshots = self.published.parent / ".snapshots"
+        snapshots.mkdir(exist_ok=True)
+        snapshot = snapshots / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}.duckdb"
+        shutil.copyfile(self.path, snapshot)
+        link = self.published.with_name(f".{self.published.name}.{os.getpid()}.link")
+        link.unlink(missing_ok=True)
+        link.symlink_to(os.path.relpath(snapshot, self.published.parent))
+        os.replace(link, self.published)
+        for old in sorted(snapshots.glob("*.duckdb"))[:-_KEEP_SNAPSHOTS]:
+            old.unlink(missing_ok=True)      # open readers keep theirs until they finish
         return time.perf_counter() - started
 
     # -- reading ---------------------------------------------------------------------------
     @contextlib.contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived read-only connection to the published snapshot."""
-        if not self.published.exists():
-            raise ConfigError(
-                f"nothing published yet at {self.published}: run wb.run() (or `workbench run`) "
-                f"to load and build the warehouse first.", path=str(self.published))
-        con = duckdb.connect(str(self.published), read_only=True)
+        """A read-only cursor on the published snapshot, layers on the search path."""
+        snapshot = _readers.current(self.published)
+        cursor = snapshot.connection.cursor()
         try:
-            _search_layers(con)
-            yield con
+            cursor.execute("set search_path = " + _literal(snapshot.search_path))
+            yield cursor
         finally:
-            con.close()
+            cursor.close()
 
     def query(self, sql: str, params: Sequence[object] | dict | None = None):
         """Run a query on the published snapshot and return a pandas DataFrame via Arrow."""
@@ -171,17 +185,51 @@ class Warehouse:
         return arrow.to_pandas()
 
 
-def _search_layers(con: duckdb.DuckDBPyConnection) -> None:
-    """Let SQL name tables bare (``from user_engagement``), marts first, as wb.table() does.
+@dataclass
+class _Snapshot:
+    path: str                               # the real file behind the link
+    connection: duckdb.DuckDBPyConnection   # read-only, shared by this process
+    search_path: str                        # layers, so SQL can name tables bare
 
-    DuckDB refuses a search_path naming a schema that does not exist, so list what exists.
-    """
+
+class _Readers:
+    """One read-only connection per published snapshot for the whole process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[Path, _Snapshot] = {}     # published link -> its current snapshot
+
+    def current(self, published: Path) -> _Snapshot:
+        try:
+            real = os.path.realpath(published, strict=True)
+        except OSError:
+            raise ConfigError(
+                f"nothing published yet at {published}: run wb.run() (or `workbench run`) "
+                f"to load and build the warehouse first.", path=str(published)) from None
+        with self._lock:
+            snapshot = self._open.get(published)
+            if snapshot is None or snapshot.path != real:
+                if snapshot is not None:
+                    snapshot.connection.close()
+                connection = duckdb.connect(real, read_only=True)
+                snapshot = _Snapshot(real, connection, _layers(connection))
+                self._open[published] = snapshot
+            return snapshot
+
+
+_readers = _Readers()
+
+
+def _layers(con: duckdb.DuckDBPyConnection) -> str:
+    """The search path that lets SQL name tables bare (``from user_engagement``), marts
+    first, as wb.table() resolves them. DuckDB refuses a search_path naming a schema that
+    does not exist, so list what exists."""
     have = {s for s, in con.execute(
         "select schema_name from information_schema.schemata "
         "where catalog_name = current_database()").fetchall()}
     path = [s for s in ("main", *_LAYER_ORDER) if s in have]
     path += sorted(have - set(path) - {META, "information_schema", "pg_catalog"})
-    con.execute("set search_path = ?", [",".join(path)])
+    return ",".join(path)
 
 
 def _relations(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, int]]:
@@ -227,3 +275,7 @@ def _not_found(name: object, known, reason: str = "") -> TableNotFoundError:
 def quote(identifier: str) -> str:
     """A DuckDB identifier in double quotes, quotes inside doubled."""
     return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
