@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import duckdb
+from .sql import call
 
 
-def read(con: duckdb.DuckDBPyConnection, path: str, options: dict,
-         types: dict[str, str] | None = None) -> duckdb.DuckDBPyRelation:
-    """A relation over one CSV file.
+def read(options: dict, types: dict[str, str] | None = None) -> str:
+    """SQL reading one CSV file (the path is the ``?``).
 
     ``types`` pins column types to an existing raw table's, so a month in which a column
     happens to look like text cannot change what the sniffer picks.
     """
     options = dict(options)
     if types:
-        options["dtype"] = {**types, **options.get("dtype", {})}
-    return con.read_csv(path, **options)
+        options["types"] = {**types, **options.get("types", {})}
+    return call("read_csv", options)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import duckdb
-
-_NEWLINE_DELIMITED = (".jsonl", ".ndjson")
+from .sql import call
 
 
-def read(con: duckdb.DuckDBPyConnection, path: str, options: dict,
-         types: dict[str, str] | None = None) -> duckdb.DuckDBPyRelation:
-    """A relation over one JSON file; ``.jsonl``/``.ndjson`` are read line by line."""
+def read(options: dict, types: dict[str, str] | None = None, *,
+         newline_delimited: bool = False) -> str:
+    """SQL reading one JSON file (the path is the ``?``); ``.jsonl``/``.ndjson`` files are
+    read line by line."""
     options = dict(options)
-    if path.endswith(_NEWLINE_DELIMITED):
+    if newline_delimited:
         options.setdefault("format", "newline_delimited")
     if types:
         options["columns"] = {**types, **options.get("columns", {})}
-    return con.read_json(path, **options)
+    return call("read_json", options)

@@ -87,16 +87,21 @@ def _load_file(con, table: str, view: str, source: SourceConfig, file: LandingFi
         raise SourceError(f"{file.relative}: the file is empty (0 bytes). Remove it or replace "
                           f"it with a complete export; nothing from source {source.name!r} "
                           f"was loaded.", source=source.name, file=file.relative)
-    read = (import_function(source.reader, config_root, where=f"[sources.{source.name}] reader")
-            if source.reader else READERS[source.format])
-    relation = read(con, str(file.path), source.options)
+    if source.reader:
+        custom = import_function(source.reader, config_root,
+                                 where=f"[sources.{source.name}] reader")
+        custom(con, str(file.path), source.options, types).create_view(view, replace=True)
+        reading, sniffing = view, view
+    else:
+        reading, sniffing = _reader_sql(source, file, types), _reader_sql(source, file, None)
+    params = [] if source.reader else [str(file.path)]
+    described = con.execute(f"describe select * from {sniffing}", params).fetchall()
     if types is not None:
-        _check_columns(source, file, relation.columns, types, table)
-        relation = read(con, str(file.path), source.options, types)
-    relation.create_view(view, replace=True)
-    lineage = (f"select {_columns(relation)}, ?::timestamp as _loaded_at, "
-               f"?::varchar as _source_file from {view}")
-    params = [loaded_at, file.relative]
+        _check_columns(source, file, [row[0] for row in described], types, table)
+    columns = "*" if types is not None else _columns(described)
+    lineage = (f"select {columns}, ?::timestamp as _loaded_at, "
+               f"?::varchar as _source_file from {reading}")
+    params = [loaded_at, file.relative, *params]    # in text order: select list first
     if types is None:
         con.execute(f"create table {table} as {lineage}", params)
         return con.execute(f"select count(*) from {table}").fetchone()[0]
@@ -105,12 +110,19 @@ def _load_file(con, table: str, view: str, source: SourceConfig, file: LandingFi
     return con.execute(f"insert into {table} by name {lineage}", params).fetchone()[0]
 
 
-def _columns(relation: duckdb.DuckDBPyRelation) -> str:
+def _reader_sql(source: SourceConfig, file: LandingFile, types: dict[str, str] | None) -> str:
+    if source.format == "json":
+        return json.read(source.options, types,
+                         newline_delimited=file.relative.endswith((".jsonl", ".ndjson")))
+    return READERS[source.format](source.options, types)
+
+
+def _columns(described: list[tuple]) -> str:
     """Select every column; one that is null in every row of this file (JSON reads it as
     type NULL) becomes VARCHAR, so the first file loaded cannot give the table a NULL column."""
     return ", ".join(
-        f'"{name}"::varchar as "{name}"' if str(kind).strip('"').upper() == "NULL"
-        else f'"{name}"' for name, kind in zip(relation.columns, relation.types))
+        f'"{row[0]}"::varchar as "{row[0]}"' if str(row[1]).strip('"').upper() == "NULL"
+        else f'"{row[0]}"' for row in described)
 
 
 def _check_columns(source: SourceConfig, file: LandingFile, columns: list[str],

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import duckdb
+from .sql import call
 
 
-def read(con: duckdb.DuckDBPyConnection, path: str, options: dict,
-         types: dict[str, str] | None = None) -> duckdb.DuckDBPyRelation:
-    """A relation over one Parquet file (``types`` is unused: Parquet is typed)."""
-    return con.read_parquet(path, **options)
+def read(options: dict, types: dict[str, str] | None = None) -> str:
+    """SQL reading one Parquet file (the path is the ``?``; ``types`` unused: it is typed)."""
+    return call("read_parquet", options)
