@@ -74,7 +74,12 @@ def run(ctx: click.Context, sources: tuple[str, ...], select: str | None,
     click.echo(f"workbench run in {wb.config.root} (Prefect starts a temporary server on the "
                f"first run of a process: a few seconds)")
 
+    passed_tests = []
+
     def show(node) -> None:
+        if node.kind == "test" and node.status == "success":
+            passed_tests.append(node)     # one line for all of them at the end
+            return
         rows = f"{node.rows:>10,} rows" if node.rows is not None else " " * 15
         colour = {"error": "red", "fail": "red", "warn": "yellow"}.get(node.status)
         click.secho(f"  {_MARKS.get(node.status, '?')} {node.kind:<7} {node.name:<40} {rows} "
@@ -84,6 +89,8 @@ def run(ctx: click.Context, sources: tuple[str, ...], select: str | None,
 
     result = wb.run(sources=list(sources) or None, select=select, full_refresh=full_refresh,
                     on_node=show)
+    if passed_tests:
+        click.echo(f"  ✓ {len(passed_tests)} dbt tests passed")
     for note in result.notes:
         click.echo(f"  {note}")
     click.echo(result.summary() + f" (wall {time.perf_counter() - started:.1f}s)")
