@@ -9,6 +9,8 @@ the session's PREFECT_HOME from conftest, never ~/.prefect.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -61,6 +63,23 @@ def outputs(nb: nbformat.NotebookNode, kind: str) -> list[str]:
     return found
 
 
+def cell_with(nb: nbformat.NotebookNode, snippet: str) -> nbformat.NotebookNode:
+    """The first code cell whose source contains ``snippet``."""
+    return next(c for c in nb.cells if c.cell_type == "code" and snippet in c.source)
+
+
+def shown(cell: nbformat.NotebookNode, kind: str = "text/html") -> str:
+    """What a cell displayed last in one MIME type (``stream``: everything it printed)."""
+    if kind == "stream":
+        return "".join(o["text"] for o in cell.outputs if o["output_type"] == "stream")
+    return [o for o in cell.outputs if kind in o.get("data", {})][-1]["data"][kind]
+
+
+def body_rows(html: str) -> int:
+    """Rows in the body of a DataFrame's HTML table."""
+    return html.split("<tbody>", 1)[1].split("</tbody>", 1)[0].count("<tr>")
+
+
 def marts_in(project: Path) -> list[str]:
     published = project / "data" / "warehouse.published.duckdb"
     assert published.exists(), "the notebook published no warehouse in its project copy"
@@ -95,6 +114,122 @@ def test_quickstart_shows_a_successful_run_and_the_users(executed) -> None:
     assert "user_engagement" in marts_in(project)
     printed = "".join(outputs(nb, "stream"))
     assert "Did you mean 'user_engagement'" in printed
+
+    # SQL names tables bare, as wb.table() does.
+    sql_cells = [c.source for c in nb.cells if "wb.sql(" in c.source]
+    assert sql_cells and not any("marts." in c for c in sql_cells)
+    assert "<tr>" in shown(cell_with(nb, "from user_engagement"))
+
+
+@pytest.mark.skipif(not (REPO / "notebooks" / "01_quickstart.ipynb").exists(),
+                    reason="no quickstart notebook")
+def test_quickstart_shows_the_pipeline_beyond_dbt(executed) -> None:
+    _, nb = executed("01_quickstart.ipynb")
+
+    # wb.graph(): one table of kind / name / inputs, with the step and the actions in it.
+    graph = shown(cell_with(nb, "wb.graph()"))
+    assert "<th" in graph and ">inputs</th>" in graph
+    for kind, name in (("step", "classify_messages"), ("action", "personalized_messages"),
+                       ("action", "export_user_engagement"), ("source", "events"),
+                       ("model", "community_questions")):
+        assert re.search(rf"<td[^>]*>{kind}</td><td[^>]*>{name}</td>", graph), (kind, name)
+
+    # graph.select("classify_messages+") as names: the step, the marts on it, the action.
+    names = shown(cell_with(nb, '.select("classify_messages+")'), "text/plain")
+    for name in ("classify_messages", "community_questions", "feature_feedback",
+                 "recommendation_candidates", "personalized_messages"):
+        assert f"'{name}'" in names
+    assert "user_engagement" not in names and "test" not in names
+
+    # The step's outcome in the first run: its metrics, with texts actually classified.
+    metrics = shown(cell_with(nb, 'result.node("classify_messages").metrics'), "text/plain")
+    assert "'calls'" in metrics and "'cache_hits'" in metrics
+    assert int(re.search(r"'calls': (\d+)", metrics).group(1)) > 0
+
+    freshness = shown(cell_with(nb, "wb.freshness()"))
+    assert "community_messages" in freshness and ">fresh</span>" in freshness
+
+    preview = shown(cell_with(nb, 'wb.preview("personalized_messages")'))
+    assert "subject" in preview and "already_sent" in preview and body_rows(preview) >= 1
+
+
+@pytest.mark.skipif(not (REPO / "notebooks" / "01_quickstart.ipynb").exists(),
+                    reason="no quickstart notebook")
+def test_quickstart_cross_graph_selection_runs_the_step(executed) -> None:
+    _, nb = executed("01_quickstart.ipynb")
+    run = shown(cell_with(nb, 'wb.run(select="+community_questions")'))
+    assert "selection +community_questions" in run
+    assert ">success</span>" in run.split("</b>", 1)[1][:200], "the selected run failed"
+    assert re.search(r"<td[^>]*>classify_messages</td><td[^>]*>step</td>", run)
+
+
+REPORT = "02_community_report.ipynb"
+needs_report = pytest.mark.skipif(not (REPO / "notebooks" / REPORT).exists(),
+                                  reason="no community report notebook")
+
+
+@needs_report
+def test_community_report_is_parameterised_and_starts_with_a_run() -> None:
+    nb = nbformat.read(REPO / "notebooks" / REPORT, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", []), "no papermill parameters cell"
+    assert re.search(r"^top_n = \d+", code[0].source, re.M)
+    assert "wb = Workbench()" in code[1].source and "wb.run()" in code[1].source
+    assert not any(c.get("outputs") or c.get("execution_count") for c in code), \
+        "the notebook was saved with outputs"
+
+
+@needs_report
+def test_community_report_shows_topics_feedback_labels_and_accuracy(executed) -> None:
+    _, nb = executed(REPORT)
+
+    topics = shown(cell_with(nb, 'wb.table("community_questions")'))
+    for column in ("topic", "questions", "answered_share", "median_hours_to_first_answer"):
+        assert f"<th>{column}</th>" in topics, column
+    assert "<th>general</th>" in topics and body_rows(topics) >= 2
+    assert re.search(r"\d+ questions, \d+% answered",
+                     shown(cell_with(nb, 'wb.table("community_questions")'), "stream"))
+
+    unanswered = shown(cell_with(nb, "~questions.answered"))
+    assert "<th>text</th>" in unanswered and 1 <= body_rows(unanswered) <= 10
+
+    feedback = shown(cell_with(nb, 'wb.table("feature_feedback")'))
+    for column in ("feature_name", "feedback_messages", "bug_messages", "praise_messages",
+                   "bug_share"):
+        assert f"<th>{column}</th>" in feedback, column
+
+    labels = shown(cell_with(nb, 'wb.table("steps.message_labels")'))
+    assert "<th>mean_confidence</th>" in labels
+    assert all(f"<th>{label}</th>" in labels for label in ("question", "bug", "other"))
+
+    quality = cell_with(nb, "labeled_path")
+    accuracy = re.search(r"accuracy: (\d+\.\d)% on (\d+) labeled messages",
+                         shown(quality, "stream"))
+    assert accuracy, "no accuracy was printed"
+    assert 50 <= float(accuracy.group(1)) <= 100 and int(accuracy.group(2)) > 0
+    confusion = shown(quality)
+    assert "<th>predicted</th>" in confusion and "<th>All</th>" in confusion
+
+
+@needs_report
+def test_community_report_takes_parameters_and_skips_quality_without_labels(
+        tmp_path: Path) -> None:
+    """Headless, papermill style: parameters injected after the tagged cell; no answer key."""
+    project = make_project(tmp_path / "project")
+    shutil.rmtree(project / "data" / "labeled")
+    path = project / "notebooks" / REPORT
+    nb = nbformat.read(path, as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    nb.cells.insert(at + 1, nbformat.v4.new_code_cell(
+        "top_n = 3\nunanswered_n = 2", metadata={"tags": ["injected-parameters"]}))
+    nbformat.write(nb, path)
+
+    nb = execute(path, project / "notebooks")
+    assert not outputs(nb, "application/vnd.jupyter.stderr")
+    assert body_rows(shown(cell_with(nb, 'wb.table("community_questions")'))) <= 3
+    assert body_rows(shown(cell_with(nb, "~questions.answered"))) <= 2
+    printed = shown(cell_with(nb, "labeled_path"), "stream")
+    assert "No labeled sample" in printed and "accuracy" not in printed
 
 
 def test_python3_kernel_is_this_venv_with_this_environment(tmp_path: Path) -> None:

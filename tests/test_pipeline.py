@@ -133,6 +133,16 @@ def test_run_with_a_cross_graph_selection_runs_exactly_that(loaded):
         & ran(result)
 
 
+def test_models_reading_an_ephemeral_model_build_again_in_the_same_process(loaded):
+    wb = Workbench(loaded)
+    first = wb.run(select="+community_questions")
+    second = wb.run(select="community_questions")
+
+    assert first.ok, first
+    assert second.ok, second
+    assert second.node("community_questions").status == "success"
+
+
 def test_dry_run_of_an_action_shows_what_would_be_sent_and_sends_nothing(loaded):
     wb = Workbench(loaded)
     before = wb.sql("select count(*) as n from _workbench.deliveries")["n"][0]

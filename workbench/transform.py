@@ -90,7 +90,7 @@ class DbtProject:
             args += ["--indirect-selection", "empty"]
         if full_refresh:
             args.append("--full-refresh")
-        manifest = self.manifest()
+        manifest = _fresh_compilation_state(self.manifest())
         result = self._invoke(args, manifest=manifest, on_node=on_node)
         if result.result is None or not hasattr(result.result, "results"):
             return [NodeResult("dbt build", "dbt", "error",
@@ -136,6 +136,17 @@ class DbtProject:
             for name in files:
                 if not name.startswith("."):
                     yield Path(folder) / name
+
+
+def _fresh_compilation_state(manifest: Any) -> Any:
+    """Let a reused manifest compile again. dbt marks nodes whose ephemeral CTEs it injected
+    (``extra_ctes_injected``) and would not inject them a second time, so the next build of
+    anything reading an ephemeral model fails with "__dbt__cte__... does not exist"."""
+    for node in manifest.nodes.values():
+        if getattr(node, "extra_ctes_injected", False):
+            node.extra_ctes_injected = False
+            node.extra_ctes = []
+    return manifest
 
 
 def _node_result(result: Any) -> NodeResult:

@@ -266,6 +266,8 @@ def resolve(con: duckdb.DuckDBPyConnection, name: str) -> str:
 def _not_found(name: object, known, reason: str = "") -> TableNotFoundError:
     candidates = sorted({r[1] for r in known} | {f"{r[0]}.{r[1]}" for r in known})
     close = difflib.get_close_matches(str(name), candidates, n=3, cutoff=0.6)
+    # one suggestion per table: drop "marts.x" when "x" is suggested too
+    close = [c for c in close if not ("." in c and c.split(".", 1)[1] in close)]
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     what = f"{name!r} {reason}" if reason else f"no table {name!r}"
     return TableNotFoundError(f"{what}.{hint} See wb.tables() for what exists.",
