@@ -4,6 +4,8 @@
     >>> wb = Workbench()            # finds workbench.toml from the working directory
     >>> result = wb.run()           # loads what changed, builds what is stale
     >>> df = wb.table("user_engagement")
+
+In Jupyter, ``%load_ext workbench`` adds the ``%%sql`` magic.
 """
 
 from .api import Workbench
@@ -16,6 +18,8 @@ from .errors import (
     WarehouseBusyError,
     WorkbenchError,
 )
+from .magic import load_ipython_extension
+from .report import ReportFailed, ReportResult
 from .results import NodeResult, RunResult
 from .steps import StepContext, StepReport
 from .warehouse import TableInfo
@@ -24,6 +28,8 @@ __all__ = [
     "Catalogue",
     "ConfigError",
     "NodeResult",
+    "ReportFailed",
+    "ReportResult",
     "RunFailed",
     "RunResult",
     "SourceError",
@@ -34,5 +40,6 @@ __all__ = [
     "WarehouseBusyError",
     "Workbench",
     "WorkbenchError",
+    "load_ipython_extension",
 ]
 __version__ = "0.1.0"

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .freshness import FreshnessReport
     from .graph import Graph
     from .pipeline import Pipeline
+    from .report import ReportResult
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,15 @@ class Workbench:
             raise ConfigError(f"no step or action named {name!r}; configured: "
                               f"{', '.join(steps) or 'none'}", step=name)
         return self.pipeline.preview(steps[name]).frame
+
+    def report(self, notebook: str | Path, **parameters) -> ReportResult:
+        """Execute a notebook headless with these parameters into HTML under ``reports/``.
+
+        Raises ReportFailed naming the failing cell; its HTML is written all the same.
+        """
+        from .report import run_report
+
+        return run_report(Path(notebook), root=self.config.root, parameters=parameters)
 
     def history(self, limit: int = 20) -> pd.DataFrame:
         """The last runs that did work, newest first."""

@@ -127,6 +127,35 @@ def status(ctx: click.Context) -> None:
             click.echo(f"  {row.run_id}  {row.status:<8} {row.summary}")
 
 
+@main.command()
+@click.argument("notebook", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-p", "--parameter", "parameters", nargs=2, multiple=True,
+              metavar="NAME VALUE", help="A notebook parameter (repeatable); values as YAML.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the HTML goes (default: reports/ in the project).")
+@click.option("--timeout", default=600, show_default=True, help="Seconds per cell.")
+@click.pass_context
+@_errors_to_exit_codes
+def report(ctx: click.Context, notebook: Path, parameters: tuple[tuple[str, str], ...],
+           output_dir: Path | None, timeout: int) -> None:
+    """Execute NOTEBOOK headless with a fresh kernel and write it as HTML."""
+    import logging
+
+    from .config import find_root
+    from .report import ReportFailed, parse_parameters, run_report
+
+    logging.basicConfig(format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    for name in ("papermill", "workbench.report"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    root = find_root(ctx.obj or notebook.resolve().parent)
+    try:
+        result = run_report(notebook, root=root, parameters=parse_parameters(list(parameters)),
+                            output_dir=output_dir, timeout=timeout)
+    except ReportFailed as error:
+        _fail(error, EXIT_FAILED)
+    click.echo(repr(result))
+
+
 @main.command("demo-data")
 @click.option("--scale", default=1.0, show_default=True,
               help="1 = 1,000 users and 100,000 events; 100 = about 10M events.")
