@@ -66,7 +66,8 @@ def test_tables_lists_layers_with_rows_and_columns(wb):
 
 def test_history_lists_runs_that_did_work(wb):
     history = wb.history()
-    assert len(history) >= 1 and history.iloc[0]["status"] == "success"
+    assert len(history) >= 1 and history.runs.iloc[0]["status"] == "success"
+    assert "<svg" in history._repr_html_()
 
 
 def test_status_reports_each_source(wb):
@@ -104,3 +105,16 @@ def test_unknown_source_is_refused_before_any_work(wb):
 
     with pytest.raises(ConfigError, match="configured sources: users, events"):
         wb.run(sources=["evnts"])
+
+
+def test_lineage_draws_the_whole_graph_and_saves_an_svg_file(wb, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    picture = wb.lineage(highlight="user_engagement")
+    path = picture.save(tmp_path / "lineage.svg")
+
+    root = ET.parse(path).getroot()
+    assert root.tag.endswith("svg")
+    for name in ("events", "classify_messages", "personalized_messages", "user_engagement"):
+        assert name in picture.svg
+    assert "<svg" in picture._repr_html_()

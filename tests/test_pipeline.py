@@ -34,8 +34,7 @@ def message(i: int, text: str, user: int) -> dict:
 
 def test_full_run_classifies_builds_marts_and_runs_actions(built_project):
     wb = Workbench(built_project)
-    result = wb.history()
-    assert result.iloc[0]["status"] == "success"
+    assert wb.history().runs.iloc[0]["status"] == "success"
     labels = wb.table("steps.message_labels")
     messages = wb.table("stg_community_messages")
     assert len(labels) == len(messages) > 0

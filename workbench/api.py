@@ -17,8 +17,10 @@ from .warehouse import Warehouse
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .display.lineage import Lineage
     from .freshness import FreshnessReport
     from .graph import Graph
+    from .history import History
     from .pipeline import Pipeline
     from .report import ReportResult
 
@@ -166,11 +168,28 @@ class Workbench:
 
         return run_report(Path(notebook), root=self.config.root, parameters=parameters)
 
-    def history(self, limit: int = 20) -> pd.DataFrame:
-        """The last runs that did work, newest first."""
-        return self.sql("select run_id, trigger, selection, status, started_at, finished_at, "
-                        "summary from _workbench.runs order by started_at desc limit ?",
-                        [limit])
+    def history(self, limit: int = 20) -> History:
+        """Past runs that did work (newest first) and their nodes, with a Gantt chart of
+        the last run and each node's duration over runs (``.gantt()``, ``.durations()``)."""
+        from .history import load_history
+
+        return load_history(self.sql, limit=limit)
+
+    def lineage(self, highlight: str | None = None, *, include_tests: bool = False
+                ) -> Lineage:
+        """The graph as a picture: coloured by each node's last status and each source's
+        freshness; ``highlight`` a node to see its upstream and downstream.
+        ``.save("lineage.svg")`` writes it as a file."""
+        from .display.lineage import Lineage
+
+        statuses: dict[str, str] = {}
+        if self.config.published.exists():
+            frame = self.sql("select name, arg_max(status, coalesce(finished_at, started_at))"
+                             " as status from _workbench.node_results group by name")
+            statuses = dict(zip(frame["name"], frame["status"]))
+        freshness = {f.source: f.state for f in self.freshness()}
+        return Lineage(self.graph(), statuses=statuses, freshness=freshness,
+                       highlight=highlight, include_tests=include_tests)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:

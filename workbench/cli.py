@@ -123,7 +123,7 @@ def status(ctx: click.Context) -> None:
     history = wb.history(limit=5)
     if len(history):
         click.echo("\nlast runs:")
-        for row in history.itertuples():
+        for row in history.runs.itertuples():
             click.echo(f"  {row.run_id}  {row.status:<8} {row.summary}")
 
 
