@@ -118,3 +118,19 @@ def test_lineage_draws_the_whole_graph_and_saves_an_svg_file(wb, tmp_path):
     for name in ("events", "classify_messages", "personalized_messages", "user_engagement"):
         assert name in picture.svg
     assert "<svg" in picture._repr_html_()
+
+
+def test_explorer_pages_sorts_and_filters_in_duckdb(wb):
+    explorer = wb.explore("marts.user_engagement")
+    total = len(wb.table("user_engagement"))
+    assert explorer.rows == total and "user_engagement" in explorer.info.value
+    assert "histogram" in explorer.stats.value
+
+    explorer.order.value = "events"
+    explorer.descending.value = True
+    top = wb.sql("select max(events) as m from user_engagement")["m"][0]
+    assert explorer.page_frame["events"].iloc[0] == top
+    explorer.column.value = "plan"
+    explorer.text.value = "team"
+    assert set(explorer.page_frame["plan"]) <= {"team"}
+    assert len(explorer.frame()) == total

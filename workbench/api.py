@@ -17,6 +17,7 @@ from .warehouse import Warehouse
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .display.explorer import Explorer
     from .display.lineage import Lineage
     from .freshness import FreshnessReport
     from .graph import Graph
@@ -158,6 +159,14 @@ class Workbench:
             raise ConfigError(f"no step or action named {name!r}; configured: "
                               f"{', '.join(steps) or 'none'}", step=name)
         return self.pipeline.preview(steps[name]).frame
+
+    def explore(self, table: str | None = None) -> Explorer:
+        """A table explorer widget: schema, rows, last build, freshness, a sorted and
+        filtered preview paged by DuckDB, a per-column profile; ``.frame()`` pulls the
+        selected table into pandas."""
+        from .display.explorer import Explorer
+
+        return Explorer(self, table)
 
     def report(self, notebook: str | Path, **parameters) -> ReportResult:
         """Execute a notebook headless with these parameters into HTML under ``reports/``.
