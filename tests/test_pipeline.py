@@ -133,13 +133,21 @@ def test_run_with_a_cross_graph_selection_runs_exactly_that(loaded):
 
 
 def test_models_reading_an_ephemeral_model_build_again_in_the_same_process(loaded):
+    models = loaded / "dbt" / "models" / "marts"
+    (models / "int_recent_events.sql").write_text(
+        "{{ config(materialized='ephemeral') }}\n"
+        "select user_id, count(*) as events from {{ ref('stg_events') }} group by 1\n")
+    (models / "recent_activity.sql").write_text(
+        "select * from {{ ref('int_recent_events') }}\n")
     wb = Workbench(loaded)
-    first = wb.run(select="+community_questions")
-    second = wb.run(select="community_questions")
+
+    first = wb.run(select="+recent_activity")
+    second = wb.run(select="recent_activity")
 
     assert first.ok, first
-    assert second.ok, second
-    assert second.node("community_questions").status == "success"
+    assert second.ok, second       # dbt would not inline the ephemeral CTE a second time
+    assert second.node("recent_activity").status == "success"
+    assert "int_recent_events" not in {n.name for n in first.nodes}   # folded into its reader
 
 
 def test_dry_run_of_an_action_shows_what_would_be_sent_and_sends_nothing(loaded):

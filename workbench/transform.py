@@ -146,6 +146,8 @@ def _fresh_compilation_state(manifest: Any) -> Any:
         if getattr(node, "extra_ctes_injected", False):
             node.extra_ctes_injected = False
             node.extra_ctes = []
+            if hasattr(node, "_pre_injected_sql"):
+                node._pre_injected_sql = None
     return manifest
 
 

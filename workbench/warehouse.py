@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 META = "_workbench"
 _KEEP_SNAPSHOTS = 2
-_LAYER_ORDER = ("marts", "staging", "seeds", "raw")
+_LAYER_ORDER = ("marts", "intermediate", "staging", "seeds", "raw")
 _SCHEMA_SQL = f"""
 create schema if not exists {META};
 create table if not exists {META}.files (

@@ -95,6 +95,10 @@ def message_key(user_id: int, campaign: str, period: str) -> str:
     return f"{user_id}:{campaign}:{period}"
 
 
+def _row_key(row: Mapping[str, Any]) -> str:
+    return message_key(row["user_id"], row["campaign"], row["period"])
+
+
 def personalized_messages(ctx: StepContext) -> StepReport:
     """Render and deliver one message per candidate not yet sent; see the module docstring.
 
@@ -106,10 +110,17 @@ def personalized_messages(ctx: StepContext) -> StepReport:
     relation = _input_relation(ctx)
     rows, skipped, duplicates = _read_candidates(ctx.con, relation)
     environment = template_environment(ctx.root, ctx.options.get("templates_dir"))
-    messages = render_messages(environment, rows)          # every template error before a send
     status = _ledger_status(ctx.con)
-    already = [m for m in messages if status.get(m.key) == "sent"]
-    due = [m for m in messages if status.get(m.key) != "sent"]
+    if not ctx.dry_run:   # render only what is due: a re-run has thousands already sent
+        sent_keys = {k for k, v in status.items() if v == "sent"}
+        already_rows = [r for r in rows if _row_key(r) in sent_keys]
+        rows = [r for r in rows if _row_key(r) not in sent_keys]
+    messages = render_messages(environment, rows)          # every template error before a send
+    if ctx.dry_run:
+        already = [m for m in messages if status.get(m.key) == "sent"]
+        due = [m for m in messages if status.get(m.key) != "sent"]
+    else:
+        already, due = already_rows, messages
     delivery = make_delivery(ctx.options, ctx.root, ctx.run_id)   # checks options, opens nothing
     if skipped:
         ctx.log.warning("%s: %d candidate(s) without user_id, campaign, period or email skipped",
