@@ -149,8 +149,7 @@ def personalized_messages(ctx: StepContext) -> StepReport:
         for start in range(0, len(due), size):
             chunk = due[start:start + size]
             with _transaction(ctx.con):
-                for message in chunk:
-                    _record_attempt(ctx.con, message, delivery.channel, ctx.run_id)
+                _record_attempts(ctx.con, chunk, delivery.channel, ctx.run_id)
             outcomes: list[tuple[Message, str | None]] = []
             for message in chunk:
                 try:
@@ -165,10 +164,9 @@ def personalized_messages(ctx: StepContext) -> StepReport:
                 else:
                     outcomes.append((message, None))
             with _transaction(ctx.con):
+                _record_sent(ctx.con, [m.key for m, error in outcomes if error is None])
                 for message, error in outcomes:
-                    if error is None:
-                        _record_sent(ctx.con, message.key)
-                    else:
+                    if error is not None:
                         _record_failure(ctx.con, message.key, error)
                 for message in chunk[len(outcomes):]:
                     _record_failure(ctx.con, message.key, f"not attempted: {unavailable}")
@@ -306,27 +304,42 @@ def _transaction(con: duckdb.DuckDBPyConnection):
     con.commit()
 
 
-def _record_attempt(con: duckdb.DuckDBPyConnection, m: Message, channel: str,
-                    run_id: str) -> None:
-    # Written before the send, as a failure: if the process dies mid-send, the key is
-    # retried next run rather than forgotten.
-    con.execute(
-        f"""
-        insert into {LEDGER} (key, user_id, email, campaign, period, channel, status, attempts,
-                              last_error, subject, body, first_attempt_at, sent_at, run_id)
-        values (?, ?, ?, ?, ?, ?, 'failed', 1, ?, ?, ?, ?, null, ?)
-        on conflict (key) do update set
-            email = excluded.email, channel = excluded.channel, status = 'failed',
-            attempts = attempts + 1, last_error = excluded.last_error,
-            subject = excluded.subject, body = excluded.body, run_id = excluded.run_id
-        """,
-        [m.key, m.user_id, m.email, m.campaign, m.period, channel, INTERRUPTED, m.subject,
-         m.body, _now(), run_id])
+def _record_attempts(con: duckdb.DuckDBPyConnection, messages: list[Message], channel: str,
+                     run_id: str) -> None:
+    """Upsert the chunk's rows as failed/"interrupted" before sending, in one statement
+    (a per-row upsert costs ~4 ms in DuckDB): if the process dies mid-send, the keys are
+    retried next run rather than forgotten."""
+    import pyarrow as pa
+
+    now = _now()
+    attempts = pa.table({
+        "key": [m.key for m in messages], "user_id": [m.user_id for m in messages],
+        "email": [m.email for m in messages], "campaign": [m.campaign for m in messages],
+        "period": [m.period for m in messages], "subject": [m.subject for m in messages],
+        "body": [m.body for m in messages]})
+    con.register("_workbench_attempts", attempts)
+    try:
+        con.execute(
+            f"""
+            insert into {LEDGER} (key, user_id, email, campaign, period, channel, status,
+                                  attempts, last_error, subject, body, first_attempt_at,
+                                  sent_at, run_id)
+            select key, user_id, email, campaign, period, ?, 'failed', 1, ?, subject, body,
+                   ?, null, ?
+            from _workbench_attempts
+            on conflict (key) do update set
+                email = excluded.email, channel = excluded.channel, status = 'failed',
+                attempts = attempts + 1, last_error = excluded.last_error,
+                subject = excluded.subject, body = excluded.body, run_id = excluded.run_id
+            """, [channel, INTERRUPTED, now, run_id])
+    finally:
+        con.unregister("_workbench_attempts")
 
 
-def _record_sent(con: duckdb.DuckDBPyConnection, key: str) -> None:
-    con.execute(f"update {LEDGER} set status = 'sent', last_error = null, sent_at = ? "
-                f"where key = ?", [_now(), key])
+def _record_sent(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None:
+    if keys:
+        con.execute(f"update {LEDGER} set status = 'sent', last_error = null, sent_at = ? "
+                    f"where key in (select unnest(?::varchar[]))", [_now(), keys])
 
 
 def _record_failure(con: duckdb.DuckDBPyConnection, key: str, error: str) -> None:
