@@ -160,6 +160,14 @@ class Workbench:
                               f"{', '.join(steps) or 'none'}", step=name)
         return self.pipeline.preview(steps[name]).frame
 
+    def serve(self, **options) -> None:
+        """Run the workbench as a service until stopped: Prefect deployments triggered by
+        file-arrival and source-loaded events, and a watcher on the landing folder (see
+        ``workbench.service.serve`` for the options, e.g. ``stop=threading.Event()``)."""
+        from .service import serve
+
+        serve(self.config.root, **options)
+
     def explore(self, table: str | None = None) -> Explorer:
         """A table explorer widget: schema, rows, last build, freshness, a sorted and
         filtered preview paged by DuckDB, a per-column profile; ``.frame()`` pulls the

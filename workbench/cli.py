@@ -128,6 +128,23 @@ def status(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.pass_context
+@_errors_to_exit_codes
+def serve(ctx: click.Context) -> None:
+    """Serve event-triggered deployments and watch data/landing/ until Ctrl-C.
+
+    Uses PREFECT_API_URL, or starts a Prefect server on 127.0.0.1 for this project.
+    """
+    import logging
+
+    from .service import serve as serve_project
+
+    logging.basicConfig(format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S",
+                        level=logging.INFO)
+    serve_project(ctx.obj)
+
+
+@main.command()
 @click.argument("notebook", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-p", "--parameter", "parameters", nargs=2, multiple=True,
               metavar="NAME VALUE", help="A notebook parameter (repeatable); values as YAML.")

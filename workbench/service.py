@@ -1,0 +1,327 @@
+"""``workbench serve``: files arrive, sources load, downstream builds, one event at a time.
+
+One long-lived process that
+
+* uses the Prefect server at ``PREFECT_API_URL``, or starts one of its own on 127.0.0.1
+  (database and home under ``.workbench/prefect-server/``) and stops it on exit;
+* registers deployments declared here, in code:
+
+  - ``workbench-load/load-<source>``, one per source, triggered by the event
+    ``workbench.file.arrived`` about resource ``workbench.source.<source>``. It runs
+    ``Workbench(root).run(select="source:<source>")`` (the load only) and, when that loaded
+    something, emits ``workbench.source.loaded`` (same resource; payload rows, files, run_id);
+  - ``workbench-build-downstream/build-downstream``, triggered by any
+    ``workbench.source.loaded``, with the source taken from the event's resource. It runs
+    ``Workbench(root).run(sources=[source])``: nothing new to load, so it builds exactly what
+    that source's new data made stale;
+
+* serves them (a Prefect ``Runner`` in this process; each flow run is a subprocess);
+* watches ``data/landing/`` (``watch.LandingWatcher``) and emits ``workbench.file.arrived``
+  once per complete new or changed file.
+
+Runs still take the warehouse's write lock, so they never interleave: a source's build waits
+for a load of another source that holds the lock, but no longer than that load.
+
+Prefect is imported lazily (the flows are made on first use) so that ``environment.prepare``
+can give Prefect its home inside the project before Prefect reads its settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from . import environment
+from .config import WorkbenchConfig, load_config
+
+log = logging.getLogger(__name__)
+
+FILE_ARRIVED = "workbench.file.arrived"
+SOURCE_LOADED = "workbench.source.loaded"
+RESOURCE_PREFIX = "workbench.source."
+LOAD_FLOW = "workbench-load"
+BUILD_FLOW = "workbench-build-downstream"
+BUILD_DEPLOYMENT = "build-downstream"
+SERVER_START_TIMEOUT = 120.0
+
+
+def resource(source: str) -> dict[str, str]:
+    """The Prefect event resource of a source: ``workbench.source.<name>``."""
+    return {"prefect.resource.id": f"{RESOURCE_PREFIX}{source}",
+            "prefect.resource.name": source, "workbench.source": source}
+
+
+def load_deployment_name(source: str) -> str:
+    return f"load-{source}"
+
+
+# -- the flows the deployments run --------------------------------------------------------------
+@cache
+def _flows() -> dict[str, Any]:
+    from prefect import flow
+
+    @flow(name=LOAD_FLOW, flow_run_name="load {source}", log_prints=False)
+    def load_source(root: str, source: str) -> dict:
+        """Load one source's new files (nothing else); announce it if it brought data."""
+        from prefect.events import emit_event
+
+        from .api import Workbench
+
+        result = Workbench(root).run(select=f"source:{source}", trigger="service")
+        node = result.node(source)
+        loaded = node.status == "success"
+        if loaded:
+            files = re.match(r"(\d+) file", node.message or "")
+            emit_event(SOURCE_LOADED, resource=resource(source),
+                       payload={"rows": node.rows, "files": int(files[1]) if files else None,
+                                "run_id": result.run_id})
+        result.raise_for_failures()
+        return {"source": source, "loaded": loaded, "rows": node.rows,
+                "run_id": result.run_id, "status": node.status}
+
+    @flow(name=BUILD_FLOW, flow_run_name="build downstream of {source}", log_prints=False)
+    def build_downstream(root: str, source: str) -> dict:
+        """Build exactly what one source's new data made stale (it loads nothing new)."""
+        from .api import Workbench
+
+        source = source.removeprefix(RESOURCE_PREFIX)
+        result = Workbench(root).run(sources=[source], trigger="service")
+        result.raise_for_failures()
+        return {"source": source, "run_id": result.run_id, "summary": result.summary()}
+
+    return {"load_source": load_source, "build_downstream": build_downstream}
+
+
+def __getattr__(name: str) -> Any:
+    # Deployments name their flows by module path (workbench.service.load_source); the flow
+    # run subprocess imports this module and resolves the flow here.
+    if name in ("load_source", "build_downstream"):
+        return _flows()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def deployments(config: WorkbenchConfig) -> list:
+    """The deployments the service registers, with their event triggers."""
+    from prefect.events import DeploymentEventTrigger
+    from prefect.types.entrypoint import EntrypointType
+
+    flows = _flows()
+    root = str(config.root)
+    declared = []
+    for source in config.sources:
+        declared.append(flows["load_source"].to_deployment(
+            name=load_deployment_name(source.name),
+            parameters={"root": root, "source": source.name},
+            triggers=[DeploymentEventTrigger(
+                name=f"workbench: {source.name} file arrived",
+                expect={FILE_ARRIVED},
+                match={"prefect.resource.id": f"{RESOURCE_PREFIX}{source.name}"},
+                parameters={"root": root, "source": source.name})],
+            description=f"Load new files of source {source.name} into the warehouse.",
+            tags=["workbench"], entrypoint_type=EntrypointType.MODULE_PATH))
+    declared.append(flows["build_downstream"].to_deployment(
+        name=BUILD_DEPLOYMENT,
+        parameters={"root": root},
+        triggers=[DeploymentEventTrigger(
+            name="workbench: source loaded",
+            expect={SOURCE_LOADED},
+            match={"prefect.resource.id": f"{RESOURCE_PREFIX}*"},
+            parameters={"root": root,
+                        "source": "{{ event.resource['workbench.source'] }}"})],
+        description="Build what is downstream of a source that just loaded new data.",
+        tags=["workbench"], entrypoint_type=EntrypointType.MODULE_PATH))
+    return declared
+
+
+# -- a Prefect server of our own ----------------------------------------------------------------
+class LocalPrefectServer:
+    """``prefect server start`` on 127.0.0.1 and a free port, home under the project."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.process: subprocess.Popen | None = None
+        self.url: str | None = None
+
+    def start(self, timeout: float = SERVER_START_TIMEOUT) -> str:
+        import httpx
+
+        self.home.mkdir(parents=True, exist_ok=True)
+        port = _free_port()
+        env = {**os.environ, "PREFECT_HOME": str(self.home)}
+        env.pop("PREFECT_API_URL", None)
+        env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        prefect = Path(sys.executable).parent / "prefect"
+        command = [str(prefect)] if prefect.exists() else [sys.executable, "-m", "prefect"]
+        log_file = open(self.home / "server.log", "ab")   # noqa: SIM115 (kept while it runs)
+        self.process = subprocess.Popen(
+            [*command, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log_file.close()
+        self.url = f"http://127.0.0.1:{port}/api"
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"prefect server exited at start-up (code "
+                                   f"{self.process.returncode}); see {self.home / 'server.log'}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self.url
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"prefect server did not answer in {timeout:.0f}s; see "
+                                   f"{self.home / 'server.log'}")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# -- serve --------------------------------------------------------------------------------------
+def serve(root: Path | str | None = None, *, api_url: str | None = None,
+          stop: threading.Event | None = None, poll_seconds: float = 1.0,
+          watch_interval: float = 0.5, ready: threading.Event | None = None) -> None:
+    """Serve the project's deployments and watch its landing folder until ``stop`` is set,
+    Ctrl-C or SIGTERM.
+
+    Args:
+        root: the project (found from the working directory if None).
+        api_url: a Prefect server; default ``PREFECT_API_URL``, else a server of our own.
+        stop: set it (from another thread) to shut down cleanly.
+        poll_seconds: how often the runner asks the server for runs to start.
+        watch_interval: how often the landing folder is listed.
+        ready: set once deployments are registered and the watcher is running.
+    """
+    config = load_config(root)
+    environment.prepare(config.state_dir)
+    stop = stop or threading.Event()
+    server = None
+    api_url = api_url or os.environ.get("PREFECT_API_URL")
+    if not api_url:
+        server = LocalPrefectServer(config.state_dir / "prefect-server")
+        log.info("starting a Prefect server for %s", config.root)
+        api_url = server.start()
+    previous = os.environ.get("PREFECT_API_URL")
+    # Flow-run subprocesses and new threads read the environment; this thread reads the
+    # settings context.
+    os.environ["PREFECT_API_URL"] = api_url
+    try:
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            print(f"workbench serve: {config.root} on Prefect {api_url}"
+                  + (f" (UI {api_url.removesuffix('/api')})" if server else ""), flush=True)
+            declared = deployments(config)     # sync: to_deployment is async in a loop
+            asyncio.run(_serve(config, declared, api_url, stop, poll_seconds, watch_interval,
+                               ready))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
+        if server is not None:
+            server.stop()
+
+
+async def _serve(config: WorkbenchConfig, declared: list, api_url: str, stop: threading.Event,
+                 poll_seconds: float, watch_interval: float,
+                 ready: threading.Event | None) -> None:
+    from prefect.runner import Runner
+
+    from .watch import LandingWatcher
+
+    runner = Runner(name=f"workbench-{config.root.name}"[:60].replace("/", "-"),
+                    query_seconds=poll_seconds, pause_on_shutdown=False, limit=None)
+    for deployment in declared:
+        await runner.aadd_deployment(deployment)
+
+    watcher = LandingWatcher(config, _emitter(api_url), interval=watch_interval,
+                             known=_loaded_files(config))
+    loop = asyncio.get_running_loop()
+    if threading.current_thread() is threading.main_thread():
+        # Runner.start() handles SIGTERM itself; SIGINT too, the same way.
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+    runner_task = asyncio.create_task(runner.start())
+    watcher.start()
+    if ready is not None:
+        ready.set()
+    print(f"workbench serve: serving {len(declared)} deployments, watching {config.landing}",
+          flush=True)
+    try:
+        while not stop.is_set() and not runner_task.done():
+            await asyncio.sleep(0.2)
+    finally:
+        watcher.stop()
+        if not runner_task.done():
+            if runner.started:
+                await runner.astop()
+            else:
+                runner_task.cancel()
+        try:
+            await asyncio.wait_for(runner_task, timeout=30)
+        except (asyncio.CancelledError, asyncio.TimeoutError):
+            pass
+        if threading.current_thread() is threading.main_thread():
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+def _emitter(api_url: str):
+    """``on_arrival`` for the watcher: emit ``workbench.file.arrived`` to this server."""
+    from prefect.events import emit_event
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    def emit(arrival) -> None:
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            event = emit_event(FILE_ARRIVED, resource=resource(arrival.source),
+                               payload={"path": arrival.relative, "size": arrival.size})
+        if event is None:
+            raise RuntimeError(f"Prefect did not accept event {FILE_ARRIVED}")
+        log.info("file arrived: %s (%s bytes)", arrival.relative, arrival.size)
+
+    return emit
+
+
+def _loaded_files(config: WorkbenchConfig) -> dict[tuple[str, str], tuple[int, int]]:
+    """(source, path) -> (size, mtime_ns) of every file the published warehouse has seen
+    (loaded or rejected: either way, the same file needs no new load)."""
+    if not config.published.exists():
+        return {}
+    from .warehouse import META, Warehouse
+
+    try:
+        frame = Warehouse(config.warehouse, config.published).query(
+            f"""select source, path, arg_max(size, loaded_at) as size,
+                       arg_max(mtime_ns, loaded_at) as mtime_ns
+                from {META}.files group by source, path""")
+    except Exception:       # an old or empty warehouse: every file counts as new
+        log.exception("could not read loaded files; treating every file as new")
+        return {}
+    return {(r.source, r.path): (int(r.size), int(r.mtime_ns))
+            for r in frame.itertuples(index=False)}
