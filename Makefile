@@ -26,6 +26,7 @@ run: $(STAMP)
 	$(BIN)/workbench run
 
 test: $(STAMP)
+	bash tests/browser_setup.sh
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -160,6 +160,13 @@ class Workbench:
                               f"{', '.join(steps) or 'none'}", step=name)
         return self.pipeline.preview(steps[name]).frame
 
+    def panel(self):
+        """A control panel: run everything, a source and its downstream, or a selection;
+        each node's state live while the kernel stays free; cancel; the result."""
+        from .display.panel import panel
+
+        return panel(self)
+
     def serve(self, **options) -> None:
         """Run the workbench as a service until stopped: Prefect deployments triggered by
         file-arrival and source-loaded events, and a watcher on the landing folder (see

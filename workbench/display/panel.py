@@ -1,0 +1,529 @@
+"""A control panel for a Workbench in JupyterLab: run everything, one source or a selection,
+watch each node's progress live, read the run's result when it finishes.
+
+    from workbench.display.panel import panel
+    panel(wb)                     # the last expression of a cell
+
+What it shows, top to bottom: the buttons; a status line; a table of the nodes the run may
+touch (``queued`` -> ``running`` -> ``done`` / ``failed`` / ``skipped``, with rows and
+seconds; dbt's tests are folded into one line); and, when the run ends, the RunResult as
+``wb.run()`` shows it, failures expanded.
+
+How it runs:
+
+* The run executes in a background thread, so the kernel stays free for other cells while it
+  runs. Do not start ``wb.run()`` from a cell while the panel runs: both would report to the
+  same progress listeners (the warehouse lock keeps their writes apart).
+* ``wb.run()`` reports a node when it *finishes*; nothing says when one starts. So
+  ``running`` is inferred: sources run from the start of the run, any other node once its
+  inputs have finished and one of them did work. Nodes the run found up to date never
+  report; when the run ends they show ``done`` with "up to date".
+* **Cancel** sets a flag. No new work starts after it: the next node that finishes stops the
+  run, and the nodes already running finish first (a load or a dbt build is never cut in
+  half). A cancelled run is neither recorded nor published; what it loaded stays pending, so
+  the next run builds it. The buttons come back at once; a run started meanwhile waits for
+  the cancelled one to stop. Limitation: a single long node (one big ``dbt build``) cannot
+  be interrupted, and the cancel takes effect only when some node finishes.
+
+Exported notebooks: the panel's status line, node table and result are ``ipywidgets.HTML``
+values, kept in the notebook's widget state when it is saved with it (JupyterLab's
+"Save Widget State Automatically", or nbclient's default). Without widget state, exports show
+a static line instead (the panel's ``text/html`` fallback): the project and its last run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from html import escape
+from typing import TYPE_CHECKING
+
+import ipywidgets as widgets
+
+if TYPE_CHECKING:
+    from ..api import Workbench
+    from ..graph import Graph
+    from ..results import NodeResult, RunResult
+
+__all__ = ["RunCancelled", "WorkbenchPanel", "panel"]
+
+_BUTTON = "150px"        # every button
+_FIELD = "330px"         # the source dropdown and the selection box, label included
+_WIDTH = "860px"        # the panel's width: the node table and result fit in it
+_LABEL = {"description_width": "70px"}
+_TICK = 1.0             # seconds between refreshes of the status line while running
+
+_COLOURS = {"queued": "#6e7781", "running": "#0969da", "done": "#1a7f37", "failed": "#cf222e",
+            "skipped": "#9a6700", "cancelled": "#6e7781"}
+_FONT = "font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px"
+_CELL = "padding:2px 10px;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top"
+_NUM = _CELL.replace("text-align:left", "text-align:right")
+
+
+class RunCancelled(Exception):
+    """Raised from the panel's progress callback to stop a run at a node boundary."""
+
+
+class _QuietCancel(logging.Filter):
+    """Prefect logs a flow's exception with its traceback; a cancel is not an error worth
+    a traceback in the notebook (Prefect still records the flow run as failed)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, RunCancelled) and "RunCancelled" not in str(record.msg)
+
+
+def _quiet_cancels() -> None:
+    for name in ("prefect.flow_runs", "prefect.engine"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _QuietCancel) for f in logger.filters):
+            logger.addFilter(_QuietCancel())
+
+
+def panel(wb: Workbench) -> WorkbenchPanel:
+    """A control panel for ``wb``: Run all / Run source / Run selection / Cancel, with live
+    progress per node and the RunResult when the run ends.
+
+    Example::
+
+        wb = Workbench()
+        panel(wb)         # in a notebook cell; the run goes on while you use other cells
+    """
+    return WorkbenchPanel(wb)
+
+
+@dataclass
+class _Row:
+    """One line of the node table."""
+
+    id: str
+    name: str
+    kind: str
+    parents: frozenset[str]
+    state: str = "queued"       # queued | running | done | failed | skipped | cancelled
+    rows: int | None = None
+    seconds: float | None = None
+    note: str = ""
+    worked: bool = False        # it did work, so what reads it will run too
+
+
+class WorkbenchPanel(widgets.VBox):
+    """The widget ``panel(wb)`` returns; see the module docstring."""
+
+    def __init__(self, wb: Workbench) -> None:
+        _quiet_cancels()
+        self.wb = wb
+        sources = [s.name for s in wb.config.sources]
+        self.run_all = _button("Run all", "play", "primary", "workbench-run-all",
+                               "Load what changed and build what is stale: wb.run()")
+        self.source = widgets.Dropdown(options=sources, value=sources[0] if sources else None,
+                                       description="Source", style=_LABEL,
+                                       layout=widgets.Layout(width=_FIELD))
+        self.source.add_class("workbench-source")
+        self.run_source = _button("Run source", "play", "", "workbench-run-source",
+                                  "This source and what is downstream of it: "
+                                  "wb.run(sources=[...])")
+        self.selection = widgets.Text(placeholder="+user_engagement  marts  step:*",
+                                      description="Select", style=_LABEL,
+                                      continuous_update=False,
+                                      layout=widgets.Layout(width=_FIELD))
+        self.selection.add_class("workbench-selection")
+        self.run_selection = _button("Run selection", "play", "", "workbench-run-selection",
+                                     "What the selection names, even if nothing changed: "
+                                     "wb.run(select=...)")
+        self.full_refresh = widgets.Checkbox(
+            False, description="Full refresh (rebuild all)",
+            tooltip="Applies to every button: wb.run(..., full_refresh=True)",
+            indent=True, style=_LABEL, layout=widgets.Layout(width=_FIELD))
+        self.full_refresh.add_class("workbench-full-refresh")
+        self.cancel = _button("Cancel", "stop", "", "workbench-cancel",
+                              "Start no new work: the running nodes finish, then it stops")
+        self.cancel.disabled = True
+        self.status = _html("workbench-status", _status("idle", self._last_run()))
+        self.progress = _html("workbench-progress", "")
+        self.result = _html("workbench-result", "")
+        self.result.layout.overflow = "auto"      # a long message scrolls, not spills
+        root = wb.config.root
+        title = _html("workbench-title",
+                      f"<div style='line-height:1.4'><span style='font-size:14px'><b>Workbench"
+                      f"</b> &middot; {escape(root.name)}</span> <span style='color:#57606a;"
+                      f"font-size:11px'>{escape(str(root))}</span></div>")
+        # laid out like the Source and Select rows: a label, then what the button does
+        everything = _html("workbench-everything",
+                           f"<div style='display:flex;line-height:1.4'><span style='width:"
+                           f"{_LABEL['description_width']};flex:none;text-align:right;"
+                           f"padding-right:8px'>All</span><span style='color:#57606a'>"
+                           f"load what changed, build what is stale</span></div>")
+        everything.layout.width = _FIELD
+
+        self.run_all.on_click(lambda _: self._start("all"))
+        self.run_source.on_click(lambda _: self._start(f"source {self.source.value}",
+                                                       sources=[self.source.value]))
+        self.run_selection.on_click(lambda _: self._start_selection())
+        self.cancel.on_click(lambda _: self._cancel())
+
+        def line(*children: widgets.Widget) -> widgets.HBox:
+            return widgets.HBox(children, layout=widgets.Layout(align_items="center",
+                                                                grid_gap="10px"))
+
+        super().__init__(
+            [title,
+             line(everything, self.run_all),
+             line(self.source, self.run_source),
+             line(self.selection, self.run_selection),
+             line(self.full_refresh, self.cancel),
+             self.status, self.progress, self.result],
+            layout=widgets.Layout(width=_WIDTH, padding="8px 12px", grid_gap="4px",
+                                  border="1px solid #d0d7de"))
+        self.add_class("workbench-panel")
+        self._lock = threading.Lock()     # guards the fields below; callbacks come from threads
+        self._run: _Run | None = None     # the run this panel shows
+        self._thread: threading.Thread | None = None
+
+    # -- buttons -------------------------------------------------------------------------------
+    def _start_selection(self) -> None:
+        expression = self.selection.value.strip()
+        if not expression:
+            self.status.value = _status("idle", "type a selection first, e.g. "
+                                                "+user_engagement")
+            self.selection.focus()
+            return
+        self._start(f"selection {expression}", select=expression)
+
+    def _start(self, label: str, *, sources: Sequence[str] | None = None,
+               select: str | None = None) -> None:
+        with self._lock:
+            if self._run is not None and not self._run.cancel.is_set():
+                return      # one run at a time (the buttons are disabled meanwhile anyway)
+            run = _Run(label, sources, select, self.full_refresh.value)
+            previous, self._run = self._thread, run
+            self._thread = threading.Thread(target=self._work, args=(run, previous),
+                                            name="workbench-panel-run", daemon=True)
+        self._busy(True)
+        self.result.value = ""
+        self.progress.value = ""
+        self.status.value = _status("running", f"{label} · starting…")
+        self._thread.start()
+        threading.Thread(target=self._tick, args=(run,), name="workbench-panel-tick",
+                         daemon=True).start()
+
+    def _cancel(self) -> None:
+        with self._lock:
+            run = self._run
+            if run is None or run.cancel.is_set():
+                return
+            run.cancel.set()
+            with run.lock:
+                running = sum(r.state == "running" for r in run.rows.values())
+                for row in run.rows.values():
+                    if row.state == "queued":
+                        row.state, row.note = "cancelled", "not started"
+            self._run = None    # the panel is free; the run's thread still ends on its own
+        self._busy(False)
+        self.status.value = _status(
+            "cancelled", f"{run.label} · no new work starts"
+            + (f", {running} running node(s) finish first" if running else ""))
+        self.progress.value = _table(run)
+
+    def _busy(self, busy: bool) -> None:
+        for control in (self.run_all, self.run_source, self.run_selection, self.source,
+                        self.selection, self.full_refresh):
+            control.disabled = busy
+        self.cancel.disabled = not busy
+        self.cancel.button_style = "warning" if busy else ""
+
+    # -- the run, in its own thread ------------------------------------------------------------
+    def _work(self, run: _Run, previous: threading.Thread | None) -> None:
+        try:
+            self._execute(run, previous)
+        finally:
+            run.done.set()
+
+    def _execute(self, run: _Run, previous: threading.Thread | None) -> None:
+        try:
+            if previous is not None and previous.is_alive():
+                self._show(run, status=_status("running", f"{run.label} · waiting for the "
+                                                          f"cancelled run to stop…"))
+                previous.join()
+            if run.cancel.is_set():
+                raise RunCancelled("cancelled before the run started")
+            graph = self.wb.graph()
+            run.queue(graph, self._selected(graph, run))
+            self._show(run, status=_status("running", run.line()), table=True)
+            if run.cancel.is_set():
+                raise RunCancelled("cancelled before the run started")
+            result = self.wb.run(sources=run.sources, select=run.select,
+                                 full_refresh=run.full_refresh, trigger="panel",
+                                 on_node=lambda node: self._on_node(run, node))
+        except Exception as error:  # noqa: BLE001 - the panel shows every failure as data
+            if run.cancel.is_set():
+                run.stop()
+                self._show(run, status=_status(
+                    "cancelled", f"{run.label} · stopped after {run.finished()} of "
+                                 f"{len(run.rows)} nodes; nothing was published, and the next "
+                                 f"run builds what this one loaded"), table=True, idle=True)
+            else:
+                message = f"{type(error).__name__}: {error}"
+                self._show(run, status=_status("error", f"{run.label} · {message}"),
+                           table=bool(run.rows), idle=True)
+            return
+        run.settle(result)
+        late = "(cancelled too late: it had finished) " if run.cancel.is_set() else ""
+        word = "finished" if result.ok else "failed"
+        self._show(run, status=_status(word, f"{late}{result.summary()}"),
+                   table=True, result=result, idle=True)
+
+    def _selected(self, graph: Graph, run: _Run) -> set[str]:
+        """The node ids the run may touch: the same rule as the pipeline's plan."""
+        if run.select:
+            return graph.select(run.select, dbt_ls=self.wb.pipeline.dbt.ls)
+        if run.sources is not None:
+            chosen = {f"source:{name}" for name in run.sources}
+            for name in run.sources:
+                chosen |= graph.downstream(f"source:{name}")
+            return chosen | graph.tests_of(chosen)
+        return set(graph.nodes)
+
+    def _on_node(self, run: _Run, node: NodeResult) -> None:
+        """Called by the run (in its thread) as each node finishes."""
+        run.finish(node)
+        if run.cancel.is_set():
+            raise RunCancelled(f"cancelled from the panel after {node.name}")
+        self._show(run, status=_status("running", run.line()), table=True)
+
+    def _tick(self, run: _Run) -> None:
+        """Refresh the elapsed time now and then: the first run of a kernel starts Prefect's
+        server before any node finishes, and a silent panel looks stuck."""
+        while not run.done.wait(_TICK):
+            if run.cancel.is_set():
+                return
+            self._show(run, status=_status("running", run.line()))
+
+    def _show(self, run: _Run, *, status: str, table: bool = False,
+              result: RunResult | None = None, idle: bool = False) -> None:
+        """Update the widgets, if ``run`` is still the one this panel shows."""
+        with self._lock:
+            current = self._run is run
+            if current and idle:
+                self._run = None
+            # a cancelled run may still say how it ended, unless a newer run owns the panel
+            if not current and not (run.cancel.is_set() and self._run is None):
+                return
+        if table:
+            self.progress.value = _table(run)
+        if result is not None:
+            # the HTML widget's line height suits one line of controls, not a table
+            self.result.value = f"<div style='line-height:1.5'>{result._repr_html_()}</div>"
+        self.status.value = status
+        if idle and current:
+            self._busy(False)
+
+    # -- display -------------------------------------------------------------------------------
+    def _repr_mimebundle_(self, **kwargs):
+        """The widget, plus a static line for exports and viewers without widget state."""
+        data = super()._repr_mimebundle_(**kwargs)
+        line = self._static_line()
+        data["text/plain"] = line
+        data["text/html"] = (f"<div class='workbench-panel-static'><b>Workbench panel</b> "
+                             f"&middot; {escape(line)}</div>")
+        return data
+
+    def _static_line(self) -> str:
+        return (f"{self.wb.config.root.name}: {self._last_run()} (interactive in JupyterLab "
+                f"with a running kernel)")
+
+    def _last_run(self) -> str:
+        try:
+            if self.wb.config.published.exists():
+                frame = self.wb.sql("select summary from _workbench.runs "
+                                    "order by started_at desc limit 1")
+                if len(frame):
+                    return f"last run: {frame['summary'].iloc[0]}"
+        except Exception:  # noqa: BLE001 - a status line must never fail the display
+            return "last run: unknown"
+        return "no run yet"
+
+    def __repr__(self) -> str:
+        return f"WorkbenchPanel(root={str(self.wb.config.root)!r})"
+
+
+class _Run:
+    """One run started from the panel: what it selected and how far it got."""
+
+    def __init__(self, label: str, sources: Sequence[str] | None, select: str | None,
+                 full_refresh: bool) -> None:
+        self.label, self.sources, self.select = label, sources, select
+        self.full_refresh = full_refresh
+        self.forced = bool(select) or full_refresh   # everything selected will run
+        self.cancel = threading.Event()
+        self.done = threading.Event()
+        self.lock = threading.RLock()       # rows change in the run's thread, show in others
+        self.started = time.monotonic()
+        self.rows: dict[str, _Row] = {}     # node id -> row, in dependency order
+        self.by_name: dict[tuple[str, str], str] = {}   # (kind, name) -> node id
+
+    def queue(self, graph: Graph, selected: set[str]) -> None:
+        with self.lock:
+            self._queue(graph, selected)
+
+    def _queue(self, graph: Graph, selected: set[str]) -> None:
+        for node_id in graph.order(selected):
+            node = graph.nodes[node_id]
+            kind = _kind(node.kind)
+            self.rows[node_id] = _Row(node_id, node.name, kind,
+                                      frozenset(graph.parents[node_id] & selected),
+                                      "running" if kind == "source" else "queued")
+            self.by_name[(kind, node.name)] = node_id
+
+    def finish(self, node: NodeResult) -> None:
+        with self.lock:
+            self._finish(node)
+
+    def _finish(self, node: NodeResult) -> None:
+        kind = _kind(node.kind)
+        node_id = self.by_name.get((kind, node.name)) or next(
+            (i for (k, n), i in self.by_name.items() if n == node.name), None)
+        if node_id is None:
+            return
+        row = self.rows[node_id]
+        row.state, row.note = _state(node)
+        row.rows, row.seconds = node.rows, node.seconds
+        row.worked = node.status in ("success", "warn") or self.forced
+        self._infer_running()
+
+    def _infer_running(self) -> None:
+        for row in self.rows.values():
+            if row.state != "queued" or not row.parents:
+                continue
+            parents = [self.rows[p] for p in row.parents]
+            if all(p.state in ("done", "failed", "skipped") for p in parents) and \
+                    any(p.worked for p in parents) and \
+                    not any(p.state in ("failed", "skipped") for p in parents):
+                row.state = "running"
+
+    def settle(self, result: RunResult) -> None:
+        """The final word: every reported node from the result, the rest up to date."""
+        with self.lock:
+            for node in result.nodes:
+                self._finish(node)
+            for row in self.rows.values():
+                if row.state in ("queued", "running"):
+                    row.state, row.note = "done", "up to date"
+
+    def stop(self) -> None:
+        """A cancelled run: what did not report never started, or its result was dropped."""
+        with self.lock:
+            for row in self.rows.values():
+                if row.state in ("queued", "running"):
+                    row.state, row.note = "cancelled", "no result: the run stopped"
+
+    def finished(self) -> int:
+        with self.lock:
+            return sum(r.state in ("done", "failed", "skipped") for r in self.rows.values())
+
+    def line(self) -> str:
+        with self.lock:
+            failed = sum(r.state == "failed" for r in self.rows.values())
+        elapsed = time.monotonic() - self.started
+        if not self.rows:
+            return f"{self.label} · starting… {elapsed:.0f}s"
+        text = f"{self.label} · {self.finished()} of {len(self.rows)} nodes finished"
+        if failed:
+            text += f", {failed} failed"
+        if not self.finished():
+            text += " (the first run of a kernel also starts Prefect: a few seconds)"
+        return f"{text} · {elapsed:.0f}s"
+
+
+# -- HTML ----------------------------------------------------------------------------------------
+def _button(text: str, icon: str, style: str, css: str, tooltip: str) -> widgets.Button:
+    button = widgets.Button(description=text, icon=icon, button_style=style,
+                            tooltip=tooltip, layout=widgets.Layout(width=_BUTTON))
+    button.add_class(css)
+    return button
+
+
+def _html(css: str, value: str) -> widgets.HTML:
+    """An HTML widget that takes no room while it is empty."""
+    html = widgets.HTML(value, layout=widgets.Layout(width="100%",
+                                                     display=None if value else "none"))
+    html.add_class(css)
+    html.observe(lambda change: setattr(html.layout, "display",
+                                        None if change["new"] else "none"), "value")
+    return html
+
+
+def _kind(kind: object) -> str:
+    """dbt's kinds are enums; show and compare their plain names."""
+    return str(getattr(kind, "value", kind))
+
+
+def _state(node: NodeResult) -> tuple[str, str]:
+    """The row state for a finished node, and a short note."""
+    message = (node.message or "").strip().splitlines()[0] if node.message else ""
+    if node.failed:
+        return "failed", message or node.status
+    if node.status == "skipped":
+        if message.startswith("skipped:") or _kind(node.kind) != "source":
+            return "skipped", message.removeprefix("skipped: ") or "skipped"
+        return "done", message or "nothing new"     # a source with no new files
+    return "done", "warn: " + message if node.status == "warn" else message
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _status(state: str, text: str) -> str:
+    colour = _COLOURS.get(state, {"finished": _COLOURS["done"], "error": _COLOURS["failed"],
+                                  "idle": "#57606a"}.get(state, "#57606a"))
+    return (f"<div class='workbench-status-line' data-state='{escape(state)}' "
+            f"style='{_FONT};line-height:1.5;padding:6px 0 2px'><span style='color:{colour};font-weight:600'>"
+            f"&#9679; {escape(state)}</span> &middot; {escape(text)}</div>")
+
+
+def _badge(state: str) -> str:
+    return (f"<span class='workbench-state' style='color:{_COLOURS.get(state, '#57606a')};"
+            f"font-weight:600'>{escape(state)}</span>")
+
+
+def _table(run: _Run) -> str:
+    """The node table; dbt tests folded into one line (there are many, and they are quick)."""
+    with run.lock:
+        every = [replace(r) for r in run.rows.values()]
+    rows = [r for r in every if r.kind != "test"]
+    tests = [r for r in every if r.kind == "test"]
+    body = [_tr(r.id, r.name, r.kind, r.state, r.rows, r.seconds, r.note) for r in rows]
+    if tests:
+        states = {s: sum(t.state == s for t in tests) for s in _COLOURS}
+        state = ("failed" if states["failed"] else "running" if states["running"]
+                 else "queued" if states["queued"] else "cancelled" if states["cancelled"]
+                 else "skipped" if states["skipped"] == len(tests) else "done")
+        note = ", ".join(f"{count} {s}" for s, count in states.items() if count)
+        failed = [t.name for t in tests if t.state == "failed"][:3]
+        if failed:
+            note += ": " + ", ".join(failed)
+        seconds = sum(t.seconds or 0 for t in tests)
+        body.append(_tr("dbt-tests", f"{len(tests)} dbt tests", "test", state, None,
+                        seconds if seconds else None, note))
+    head = "".join(f"<th style='{_CELL}'>{h}</th>"
+                   for h in ("node", "kind", "state", "rows", "seconds", "note"))
+    return (f"<table class='workbench-nodes' style='border-collapse:collapse;{_FONT};"
+            f"line-height:1.5;width:100%'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
+            f"</table>")
+
+
+def _tr(node_id: str, name: str, kind: str, state: str, rows: int | None,
+        seconds: float | None, note: str) -> str:
+    cells = (f"<td style='{_CELL}'>{escape(name)}</td><td style='{_CELL}'>{escape(kind)}</td>"
+             f"<td style='{_CELL}'>{_badge(state)}</td>"
+             f"<td style='{_NUM}'>{'' if rows is None else f'{rows:,}'}</td>"
+             f"<td style='{_NUM}'>{'' if seconds is None else f'{seconds:.2f}'}</td>"
+             f"<td style='{_CELL};color:#57606a' title='{escape(note)}'>"
+             f"{escape(_short(note))}</td>")
+    return (f"<tr class='workbench-node-row workbench-node-{escape(state)}' "
+            f"data-node='{escape(node_id)}' data-state='{escape(state)}'>{cells}</tr>")
+
