@@ -113,3 +113,20 @@ def test_concurrent_terminal_runs_take_turns_while_a_notebook_reads(loaded):
     assert errors == []
     assert len(wb.table("raw.events")) == before + 20    # loaded once, not twice
     assert sum("dbt skipped" in output for output in outputs) == 1, outputs
+
+
+def test_a_notebook_that_ran_the_pipeline_does_not_block_a_terminal_run(loaded):
+    wb = Workbench(loaded)                  # this process plays the notebook kernel
+    user = int(wb.table("stg_users")["user_id"][0])
+    write_events(loaded, "2026-11.parquet", [(60_000_000 + i, user, "alerts")
+                                             for i in range(5)])
+    assert wb.run().ok                      # dbt ran in this process; the kernel lives on
+    write_events(loaded, "2026-12.parquet", [(61_000_000 + i, user, "alerts")
+                                             for i in range(5)])
+
+    done = subprocess.run([str(Path(sys.executable).parent / "workbench"), "--project",
+                           str(loaded), "run"], capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert wb.sql("select count(*) as n from raw.events where _source_file = ?",
+                  ["events/2026-12.parquet"])["n"][0] == 5

@@ -125,6 +125,7 @@ class DbtProject:
             try:
                 return dbtRunner(manifest=manifest, callbacks=callbacks).invoke(full)
             finally:
+                _release_duckdb()
                 if previous is None:
                     os.environ.pop("WORKBENCH_WAREHOUSE", None)
                 else:
@@ -136,6 +137,24 @@ class DbtProject:
             for name in files:
                 if not name.startswith("."):
                     yield Path(folder) / name
+
+
+def _release_duckdb() -> None:
+    """Close the DuckDB connection dbt-duckdb caches between invocations.
+
+    Kept, it would keep this process's DuckDB instance of the warehouse alive after the
+    run's write lock is released, so another process's run could meet DuckDB's own file
+    lock ("Conflicting lock") instead of waiting its turn on ours. Reopening costs
+    milliseconds.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:      # another adapter: nothing of ours to release
+        return
+    with DuckDBConnectionManager._LOCK:
+        environment, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
+    if environment is not None:
+        environment.close()
 
 
 def _fresh_compilation_state(manifest: Any) -> Any:

@@ -179,8 +179,11 @@ class Warehouse:
 
     def table(self, name: str):
         """The whole table (or view) ``name`` as a pandas DataFrame, moved through Arrow."""
+        snapshot = _readers.current(self.published)
         with self.reading() as con:
-            relation = resolve(con, name)
+            if snapshot.relations is None:      # a snapshot never changes: list it once
+                snapshot.relations = _relations(con)
+            relation = resolve(con, name, known=snapshot.relations)
             arrow = con.sql(f"select * from {relation}").to_arrow_table()
         return arrow.to_pandas()
 
@@ -190,6 +193,7 @@ class _Snapshot:
     path: str                               # the real file behind the link
     connection: duckdb.DuckDBPyConnection   # read-only, shared by this process
     search_path: str                        # layers, so SQL can name tables bare
+    relations: list | None = None           # _relations(), filled on first use
 
 
 class _Readers:
@@ -247,13 +251,13 @@ def _relations(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, int]
     return sorted(rows, key=lambda r: (order.get(r[0], len(order)), r[0], r[1]))
 
 
-def resolve(con: duckdb.DuckDBPyConnection, name: str) -> str:
+def resolve(con: duckdb.DuckDBPyConnection, name: str, known: list | None = None) -> str:
     """Turn a user's table name into a quoted ``schema.table``, never splicing raw input.
 
     ``name`` is ``table`` or ``schema.table``; each part must be a plain identifier and must
     exist. A bare name found in several schemas prefers marts, then staging, seeds and raw.
     """
-    known = _relations(con)
+    known = _relations(con) if known is None else known
     parts = name.split(".") if isinstance(name, str) else []
     if not parts or len(parts) > 2 or not all(IDENTIFIER.match(p) for p in parts):
         raise _not_found(name, known, reason="is not a plain table name")
