@@ -469,12 +469,12 @@ def _load_raw(con, config) -> dict[str, float]:
         options = {"filename": True, **source.options}
         if source.format == "json" and source.path.endswith((".jsonl", ".ndjson")):
             options.setdefault("format", "newline_delimited")
-        args = ", ".join([_literal(str(config.landing / source.path)),
-                          *(f"{key} = {_literal(value)}" for key, value in options.items())])
+        args = ", ".join([literal(str(config.landing / source.path)),
+                          *(f"{key} = {literal(value)}" for key, value in options.items())])
         took[f"c_load_{source.name}_s"], _ = seconds(lambda: con.execute(
             f'create or replace table "{config.raw_schema}"."{source.name}" as '
             f"select * exclude (filename), current_timestamp::timestamp as _loaded_at, "
-            f"replace(filename, {_literal(prefix)}, '') as _source_file "
+            f"replace(filename, {literal(prefix)}, '') as _source_file "
             f"from {_READERS[source.format]}({args})"))
     return took
 
@@ -490,7 +490,7 @@ def _copy_from_run(con, tables: set[tuple[str, str]], published: Path) -> None:
     """Copy ``(schema, table)`` pairs from the run's published warehouse."""
     if not tables:
         return
-    con.execute(f"attach {_literal(str(published))} as run (read_only)")
+    con.execute(f"attach {literal(str(published))} as run (read_only)")
     try:
         for schema, table in sorted(tables):
             con.execute(f'create schema if not exists "{schema}"')
@@ -521,9 +521,9 @@ def _build_models(con, dbt_dir: Path, manifest: dict) -> None:
 
 
 def _seed_reader(dbt_dir: Path, node: dict) -> str:
-    path = _literal(str(dbt_dir / node["original_file_path"]))
+    path = literal(str(dbt_dir / node["original_file_path"]))
     types = node["config"].get("column_types") or {}
-    return f"read_csv({path}, header = true, types = {_literal(types)})" if types else \
+    return f"read_csv({path}, header = true, types = {literal(types)})" if types else \
         f"read_csv({path}, header = true)"
 
 
@@ -544,19 +544,12 @@ def _mart_rows(con) -> dict[str, int]:
             for t, in sorted(tables)}
 
 
-def _literal(value: Any) -> str:
-    """A DuckDB literal for a reader option (str, number, bool, list or dict)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_literal(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"no DuckDB literal for {value!r}")
+def literal(value: Any) -> str:
+    """A DuckDB literal, rendered exactly as the workbench's loaders render reader options
+    (imported late: workbench must not be imported before ``isolate_environment``)."""
+    from workbench.loaders.sql import literal as render
+
+    return render(value)
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ so flows run against Prefect's temporary local server, started once per test pro
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 # Before anything imports prefect: its settings are read at import.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="workbench-tests-prefect-")
+atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.update({"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
