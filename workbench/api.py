@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import environment
-from .catalogue import Catalogue, SourceStatus, StatusReport
+from .catalogue import Catalogue, StatusReport, null_to_none
 from .config import WorkbenchConfig, load_config
 from .errors import ConfigError
 from .results import NodeResult, RunResult
@@ -108,31 +108,9 @@ class Workbench:
 
     def status(self) -> StatusReport:
         """Each source: files on disk and loaded, rows, last load, pending dbt work, rejects."""
-        from .loaders import discover
+        from .catalogue import source_status
 
-        on_disk = {s.name: len(discover(self.config, s)) for s in self.config.sources}
-        known: dict[str, tuple] = {}
-        if self.config.published.exists():
-            rows = self.sql("""
-                with latest as (
-                    select source, path, arg_max(status, loaded_at) as status,
-                           arg_max(message, loaded_at) as message, max(loaded_at) as at
-                    from _workbench.files group by source, path)
-                select l.source, count(*) filter (where l.status = 'loaded'),
-                       max(s.last_loaded_at), any_value(s.data_version > s.built_version),
-                       arg_max(l.message, l.at) filter (where l.status = 'rejected')
-                from latest l left join _workbench.sources s using (source)
-                group by l.source""")
-            known = {r[0]: r[1:] for r in rows.itertuples(index=False)}
-        tables = {t.name: t.rows for t in self.tables() if t.schema == self.config.raw_schema}
-        return StatusReport([
-            SourceStatus(name, on_disk[name], int(known.get(name, (0,))[0] or 0),
-                         tables.get(name), _or_none(known.get(name, (0, None))[1]),
-                         bool(known.get(name, (0, None, False))[2]),
-                         _or_none(known.get(name, (0, None, None, None))[3]))
-            for name in on_disk]) if self.config.published.exists() else StatusReport([
-            SourceStatus(name, count, 0, None, None, False, None)
-            for name, count in on_disk.items()])
+        return source_status(self.config, self.warehouse)
 
     def freshness(self) -> FreshnessReport:
         """Each source's last load that brought data, its age, SLA and state."""
@@ -142,7 +120,7 @@ class Workbench:
         last = {}
         if self.config.published.exists():
             frame = self.sql("select source, last_loaded_at from _workbench.sources")
-            last = {r.source: _or_none(r.last_loaded_at) for r in frame.itertuples()}
+            last = {r.source: null_to_none(r.last_loaded_at) for r in frame.itertuples()}
             last = {k: v.to_pydatetime() if hasattr(v, "to_pydatetime") else v
                     for k, v in last.items()}
         return assess(self.config, last, _now())
@@ -230,10 +208,3 @@ class Workbench:
         return (f"Workbench(root={str(self.config.root)!r}, sources="
                 f"{[s.name for s in self.config.sources]}, warehouse="
                 f"{str(self.config.warehouse)!r})")
-
-
-def _or_none(value):
-    """pandas gives NaN/NaT for SQL nulls; a status row should say None."""
-    import pandas as pd
-
-    return None if value is None or pd.isna(value) else value

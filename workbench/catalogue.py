@@ -89,4 +89,48 @@ class StatusReport(Listing):
         raise KeyError(source)
 
 
-__all__ = ["Catalogue", "Listing", "SourceStatus", "StatusReport", "TableInfo"]
+_STATUS_SQL = """
+    with latest as (          -- each file's latest record: loaded, or rejected since
+        select source, path, arg_max(status, loaded_at) as status,
+               arg_max(message, loaded_at) as message, max(loaded_at) as at
+        from _workbench.files group by source, path)
+    select l.source,
+           count(*) filter (where l.status = 'loaded') as files_loaded,
+           max(s.last_loaded_at) as last_loaded_at,
+           bool_or(s.data_version > s.built_version) as pending_dbt,
+           arg_max(l.message, l.at) filter (where l.status = 'rejected') as rejected
+    from latest l left join _workbench.sources s using (source)
+    group by l.source
+"""
+
+
+def source_status(config, warehouse) -> StatusReport:
+    """``wb.status()``: what is on disk (always) against what the published warehouse knows."""
+    from .loaders import discover
+
+    facts, rows = {}, {}
+    if config.published.exists():
+        facts = {f.source: f for f in warehouse.query(_STATUS_SQL).itertuples(index=False)}
+        rows = {t.name: t.rows for t in warehouse.catalogue() if t.schema == config.raw_schema}
+    items = []
+    for source in config.sources:
+        fact = facts.get(source.name)
+        items.append(SourceStatus(
+            source=source.name,
+            files_on_disk=len(discover(config, source)),
+            files_loaded=int(fact.files_loaded) if fact else 0,
+            rows=rows.get(source.name),
+            last_loaded_at=null_to_none(fact.last_loaded_at) if fact else None,
+            pending_dbt=bool(null_to_none(fact.pending_dbt)) if fact else False,
+            rejected=null_to_none(fact.rejected) if fact else None))
+    return StatusReport(items)
+
+
+def null_to_none(value):
+    """pandas gives NaN/NaT for SQL nulls; a status row should say None."""
+    import pandas as pd
+
+    return None if value is None or pd.isna(value) else value
+
+
+__all__ = ["Catalogue", "Listing", "SourceStatus", "StatusReport", "TableInfo", "source_status"]
