@@ -367,7 +367,7 @@ def _messages(con, project: Path, config, manifest: dict, hand_dir: Path) -> int
 
 def _export(con, config, manifest: dict, hand_dir: Path) -> int:
     action = next(a for a in config.actions if a.name == "export_user_engagement")
-    path = core._literal(str(hand_dir / "exports" / f"{action.inputs[0]}.parquet"))
+    path = core.literal(str(hand_dir / "exports" / f"{action.inputs[0]}.parquet"))
     (hand_dir / "exports").mkdir()
     return con.execute(f"copy (select * from {_relation(manifest, action.inputs[0])}) "
                        f"to {path} (format parquet)").fetchall()[0][0]
