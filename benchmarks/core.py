@@ -371,29 +371,12 @@ def dbt_cli_build(project: Path, warehouse: Path) -> tuple[float, float]:
     and table created, the incremental model built in full, every test run. Returns the
     seconds and the CLI's peak RSS in MB.
     """
-    _release_dbt_connection()
     _drop_dbt_output(warehouse, _manifest(project))
     env = {**os.environ, "WORKBENCH_WAREHOUSE": str(warehouse), "DO_NOT_TRACK": "1"}
     command = [str(DBT), "build", "--project-dir", str(project / "dbt"),
                "--profiles-dir", str(project / "dbt")]
     run = run_child(command, env)
     return run.seconds, run.peak_rss_mb
-
-
-def _release_dbt_connection() -> None:
-    """Close the DuckDB connection dbt-duckdb keeps after an in-process build.
-
-    dbt-duckdb caches its environment (and an open connection to the warehouse) at class
-    level after ``wb.run()``. Our own connection below would then share that DuckDB instance,
-    and its write-ahead log would stay locked for the life of this process, so that the dbt
-    CLI could not write. A no-op once the package closes it itself.
-    """
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    with DuckDBConnectionManager._LOCK:
-        if DuckDBConnectionManager._ENV is not None:
-            DuckDBConnectionManager._ENV.close()
-            DuckDBConnectionManager._ENV = None
 
 
 def _drop_dbt_output(warehouse: Path, manifest: dict) -> None:
