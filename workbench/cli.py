@@ -10,6 +10,7 @@ Exit codes a script can trust:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import time
@@ -75,20 +76,35 @@ def run(ctx: click.Context, sources: tuple[str, ...], select: str | None,
                f"first run of a process: a few seconds)")
 
     passed_tests = []
+    progress = _live_progress()      # a spinner line with counts, in a terminal only
+    counts = {"done": 0, "failed": 0}
+
+    def say(text: str, colour: str | None = None) -> None:
+        if progress is not None:     # printed above the live line
+            progress.console.print(text, style=colour, markup=False, highlight=False)
+        else:
+            click.secho(text, fg=colour)
 
     def show(node) -> None:
+        counts["done"] += 1
+        counts["failed"] += node.failed
+        if progress is not None:
+            progress.update(progress.task_ids[0], description=(
+                f"running · {counts['done']} nodes done, {counts['failed']} failed · "
+                f"last: {node.kind} {node.name}"))
         if node.kind == "test" and node.status == "success":
             passed_tests.append(node)     # one line for all of them at the end
             return
         rows = f"{node.rows:>10,} rows" if node.rows is not None else " " * 15
         colour = {"error": "red", "fail": "red", "warn": "yellow"}.get(node.status)
-        click.secho(f"  {_MARKS.get(node.status, '?')} {node.kind:<7} {node.name:<40} {rows} "
-                    f"{node.seconds:6.2f}s", fg=colour)
+        say(f"  {_MARKS.get(node.status, '?')} {node.kind:<7} {node.name:<40} {rows} "
+            f"{node.seconds:6.2f}s", colour)
         if node.failed and node.message:
-            click.secho("      " + node.message.replace("\n", "\n      "), fg=colour)
+            say("      " + node.message.replace("\n", "\n      "), colour)
 
-    result = wb.run(sources=list(sources) or None, select=select, full_refresh=full_refresh,
-                    on_node=show)
+    with progress or contextlib.nullcontext():
+        result = wb.run(sources=list(sources) or None, select=select,
+                        full_refresh=full_refresh, on_node=show)
     if passed_tests:
         click.echo(f"  ✓ {len(passed_tests)} dbt tests passed")
     for note in result.notes:
@@ -100,6 +116,21 @@ def run(ctx: click.Context, sources: tuple[str, ...], select: str | None,
                                          else t.name for t in marts))
     if not result.ok:
         sys.exit(EXIT_FAILED)
+
+
+def _live_progress():
+    """A rich progress line (spinner, counts, elapsed time) when stdout is a terminal;
+    None when it is a pipe or a file, so logs and scripts get plain lines."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console()
+    if not console.is_terminal:
+        return None
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                        TimeElapsedColumn(), console=console, transient=True)
+    progress.add_task("starting: Prefect and dbt's parse come first")
+    return progress
 
 
 @main.command()
