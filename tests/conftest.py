@@ -49,6 +49,18 @@ def project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "project")
 
 
+@pytest.fixture
+def prefect_server(tmp_path):
+    """A real Prefect server on 127.0.0.1 with its own home; its API URL. Stopped after."""
+    from workbench.service import LocalPrefectServer
+
+    server = LocalPrefectServer(tmp_path / "server-home")
+    try:
+        yield server.start(timeout=120)
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def built_project(tmp_path_factory) -> Path:
     """A project after one successful run. Read-only: tests must not change it."""

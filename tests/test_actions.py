@@ -11,7 +11,6 @@ import asyncio
 import email
 import email.policy
 import json
-import socket
 import subprocess
 import sys
 import textwrap
@@ -25,6 +24,7 @@ from aiosmtpd.controller import Controller
 from workbench.community.export import export_mart
 from workbench.community.messages import personalized_messages
 from workbench.errors import ConfigError
+from workbench.service import free_port
 from workbench.steps import StepContext, StepReport
 
 CANDIDATES = '"marts"."recommendation_candidates"'
@@ -124,10 +124,6 @@ class Inbox:
         return sorted(m["To"].addresses[0].addr_spec for m in self.received)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

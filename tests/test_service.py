@@ -21,7 +21,6 @@ from pathlib import Path
 import httpx
 from conftest import make_project
 from helpers import write_events
-from test_prefect_server import prefect_server  # noqa: F401  (the fixture)
 
 from workbench import Workbench
 from workbench.config import load_config
@@ -65,7 +64,7 @@ def _query(root: Path, sql: str, params=None):
 
 
 def test_served_project_rebuilds_each_sources_marts_when_its_files_arrive(
-        tmp_path, prefect_server):  # noqa: F811
+        tmp_path, prefect_server):
     root = make_project(tmp_path / "project")
     env = {**os.environ, "PREFECT_API_URL": prefect_server,
            "PREFECT_HOME": str(tmp_path / "client-home")}

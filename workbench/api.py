@@ -115,7 +115,7 @@ class Workbench:
     def freshness(self) -> FreshnessReport:
         """Each source's last load that brought data, its age, SLA and state."""
         from .freshness import assess
-        from .pipeline import _now
+        from .results import utc_now
 
         last = {}
         if self.config.published.exists():
@@ -123,7 +123,7 @@ class Workbench:
             last = {r.source: null_to_none(r.last_loaded_at) for r in frame.itertuples()}
             last = {k: v.to_pydatetime() if hasattr(v, "to_pydatetime") else v
                     for k, v in last.items()}
-        return assess(self.config, last, _now())
+        return assess(self.config, last, utc_now())
 
     def graph(self) -> Graph:
         """The one graph: sources, dbt nodes, steps and actions, with their edges."""

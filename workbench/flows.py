@@ -18,8 +18,8 @@ from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settin
 
 from .environment import has_prefect_server
 from .errors import SourceError
-from .pipeline import Pipeline, _now, new_run_id
-from .results import NodeResult, RunResult
+from .pipeline import Pipeline, new_run_id
+from .results import NodeResult, RunResult, utc_now
 from .scheduler import Scheduler, Work
 
 _warm_up_thread: threading.Thread | None = None
@@ -61,7 +61,7 @@ def run_flow(pipeline: Pipeline, sources: Sequence[str] | None = None,
              select: str | None = None, full_refresh: bool = False,
              trigger: str = "manual") -> RunResult:
     """Load what changed, build what is stale, run steps and actions, publish."""
-    run_id, started_at = new_run_id(), _now()
+    run_id, started_at = new_run_id(), utc_now()
     selection = select or (f"sources: {', '.join(sources)}" if sources is not None else "all")
     with pipeline.warehouse.writing():
         plan, notes = pipeline.plan(sources, select, full_refresh)

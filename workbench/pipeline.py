@@ -12,7 +12,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 
 import duckdb
 
@@ -20,7 +20,7 @@ from . import loaders
 from .config import WorkbenchConfig
 from .freshness import FreshnessReport, assess
 from .graph import Graph
-from .results import NodeResult, RunResult
+from .results import NodeResult, RunResult, utc_now
 from .scheduler import Plan
 from .steps import STEPS_SCHEMA, StepConfig, StepContext, StepReport, resolve_function
 from .transform import DbtProject
@@ -103,9 +103,7 @@ class Pipeline:
     def load(self, scan: loaders.SourceScan, *, run_id: str, loaded_at: datetime,
              full_refresh: bool = False) -> NodeResult:
         if not (scan.changed or scan.touched):
-            return NodeResult(scan.source.name, "source", "skipped",
-                              message="no new or changed files",
-                              relation=f"{self.config.raw_schema}.{scan.source.name}")
+            return loaders.unchanged(self.config, scan)     # no connection needed
         with self.warehouse.connect() as con:
             return loaders.load_source(con, self.config, scan, run_id=run_id,
                                        loaded_at=loaded_at, full_refresh=full_refresh)
@@ -178,7 +176,7 @@ class Pipeline:
                 last = con.execute(f"select max(run_id) from {META}.runs").fetchone()[0]
                 notes.append("dbt skipped: no new data and no change to the dbt project"
                              + (f" since run {last}" if last else ""))
-            result = RunResult(run_id, started_at, _now(), tuple(nodes), trigger, selection,
+            result = RunResult(run_id, started_at, utc_now(), tuple(nodes), trigger, selection,
                                tuple(notes))
             if worked:
                 _record_run(con, result)
@@ -207,15 +205,12 @@ class Pipeline:
     def _freshness(self, con) -> FreshnessReport:
         last = dict(con.execute(f"select source, last_loaded_at from {META}.sources"
                                 ).fetchall())
-        return assess(self.config, last, _now())
+        return assess(self.config, last, utc_now())
 
 
 def new_run_id() -> str:
-    return _now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    return utc_now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def _state(con, key: str) -> str | None:

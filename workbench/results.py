@@ -7,13 +7,18 @@ Failures are data: a run that fails still returns a RunResult; ask for an except
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
 
 from .errors import RunFailed
 
 if TYPE_CHECKING:
     import pandas as pd
+
+def utc_now() -> datetime:
+    """Now in UTC, without tzinfo: how every timestamp in the warehouse is stored."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
 
 Kind = Literal["source", "seed", "model", "snapshot", "test", "dbt", "step", "action"]
 Status = Literal["success", "error", "fail", "warn", "skipped"]

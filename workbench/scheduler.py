@@ -22,10 +22,10 @@ import contextvars
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime
 
 from .graph import Graph
-from .results import NodeResult
+from .results import NodeResult, utc_now
 
 
 @dataclass(frozen=True)
@@ -130,14 +130,14 @@ class Scheduler:
     def _start(self, work: Work) -> None:
         if work.kind == "source":
             self.waiting.difference_update(work.ids)
-        started = _now()
+        started = utc_now()
         context = contextvars.copy_context()
         future = self.pool.submit(context.run, self._execute, work, started)
         self.running[future] = work
 
     def _execute(self, work: Work, started: datetime) -> list[NodeResult]:
         results = self.execute(work)
-        finished = _now()
+        finished = utc_now()
         return [replace(r, started_at=r.started_at or started, finished_at=finished)
                 for r in results]
 
@@ -186,6 +186,3 @@ class Scheduler:
         self._record(NodeResult(node.name, node.kind, "skipped", message=why), node_id)
         self.failed[node_id] = why.removeprefix("skipped: ")
 
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)

@@ -157,7 +157,7 @@ class LocalPrefectServer:
         import httpx
 
         self.home.mkdir(parents=True, exist_ok=True)
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, "PREFECT_HOME": str(self.home)}
         env.pop("PREFECT_API_URL", None)
         env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -196,7 +196,7 @@ class LocalPrefectServer:
             self.process.wait(timeout=10)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -42,6 +42,8 @@ class DbtProject:
         self.log_dir = log_dir or self.project_dir / "logs"
         self._manifest: Any = None
         self._manifest_fingerprint: str | None = None
+        self._fingerprint_stamp: tuple = ()
+        self._fingerprint = ""
         if not (self.project_dir / "dbt_project.yml").is_file():
             raise ConfigError(
                 f"no dbt project at {self.project_dir} (dbt_project.yml missing). Set "
@@ -54,13 +56,20 @@ class DbtProject:
                 f"{{{{ env_var('WORKBENCH_WAREHOUSE') }}}}.", path=str(self.project_dir))
 
     def fingerprint(self) -> str:
-        """A hash of every file dbt reads from the project, to know when it changed."""
-        digest = hashlib.sha256(f"{self.target}".encode())   # no paths: a moved project is
-                                                               # the same project
-        for path in sorted(self._project_files()):
-            digest.update(str(path.relative_to(self.project_dir)).encode())
-            digest.update(path.read_bytes())
-        return digest.hexdigest()
+        """A hash of every file dbt reads from the project, to know when it changed.
+
+        A run asks several times (plan, graph, each build); the files are re-read only when
+        a file's size or modification time changed since the last hash.
+        """
+        files = sorted(self._project_files())
+        stamp = tuple((str(p), *_size_and_mtime(p)) for p in files)
+        if stamp != self._fingerprint_stamp:
+            digest = hashlib.sha256(f"{self.target}".encode())   # no paths: a moved project
+            for path in files:                                   # is the same project
+                digest.update(str(path.relative_to(self.project_dir)).encode())
+                digest.update(path.read_bytes())
+            self._fingerprint_stamp, self._fingerprint = stamp, digest.hexdigest()
+        return self._fingerprint
 
     def manifest(self) -> Any:
         """The parsed manifest, re-parsed only when the project's files changed."""
@@ -137,6 +146,11 @@ class DbtProject:
             for name in files:
                 if not name.startswith("."):
                     yield Path(folder) / name
+
+
+def _size_and_mtime(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _release_duckdb() -> None:

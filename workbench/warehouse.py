@@ -150,16 +150,9 @@ class Warehouse:
         return time.perf_counter() - started
 
     # -- reading ---------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def reading(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
         """A read-only cursor on the published snapshot, layers on the search path."""
-        snapshot = _readers.current(self.published)
-        cursor = snapshot.connection.cursor()
-        try:
-            cursor.execute("set search_path = " + _literal(snapshot.search_path))
-            yield cursor
-        finally:
-            cursor.close()
+        return _cursor(_readers.current(self.published))
 
     def query(self, sql: str, params: Sequence[object] | dict | None = None):
         """Run a query on the published snapshot and return a pandas DataFrame via Arrow."""
@@ -180,7 +173,7 @@ class Warehouse:
     def table(self, name: str):
         """The whole table (or view) ``name`` as a pandas DataFrame, moved through Arrow."""
         snapshot = _readers.current(self.published)
-        with self.reading() as con:
+        with _cursor(snapshot) as con:
             if snapshot.relations is None:      # a snapshot never changes: list it once
                 snapshot.relations = _relations(con)
             relation = resolve(con, name, known=snapshot.relations)
@@ -222,6 +215,16 @@ class _Readers:
 
 
 _readers = _Readers()
+
+
+@contextlib.contextmanager
+def _cursor(snapshot: _Snapshot) -> Iterator[duckdb.DuckDBPyConnection]:
+    cursor = snapshot.connection.cursor()
+    try:
+        cursor.execute("set search_path = " + _literal(snapshot.search_path))
+        yield cursor
+    finally:
+        cursor.close()
 
 
 def _layers(con: duckdb.DuckDBPyConnection) -> str:

@@ -49,7 +49,6 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +56,7 @@ import duckdb
 import jinja2
 
 from ..errors import ConfigError
+from ..results import utc_now
 from ..steps import StepContext, StepReport
 from .delivery import ChannelUnavailable, DeliveryFailed, Message, make_delivery
 
@@ -311,7 +311,7 @@ def _record_attempts(con: duckdb.DuckDBPyConnection, messages: list[Message], ch
     retried next run rather than forgotten."""
     import pyarrow as pa
 
-    now = _now()
+    now = utc_now()
     attempts = pa.table({
         "key": [m.key for m in messages], "user_id": [m.user_id for m in messages],
         "email": [m.email for m in messages], "campaign": [m.campaign for m in messages],
@@ -339,12 +339,9 @@ def _record_attempts(con: duckdb.DuckDBPyConnection, messages: list[Message], ch
 def _record_sent(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None:
     if keys:
         con.execute(f"update {LEDGER} set status = 'sent', last_error = null, sent_at = ? "
-                    f"where key in (select unnest(?::varchar[]))", [_now(), keys])
+                    f"where key in (select unnest(?::varchar[]))", [utc_now(), keys])
 
 
 def _record_failure(con: duckdb.DuckDBPyConnection, key: str, error: str) -> None:
     con.execute(f"update {LEDGER} set last_error = ? where key = ?", [error[:2000], key])
 
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)

@@ -5,7 +5,7 @@ types) -> relation`` function; ``scan`` decides what is new, ``load`` moves it i
 transaction per source.
 """
 
-from .load import READERS, load_source
+from .load import READERS, load_source, unchanged
 from .scan import LandingFile, SourceScan, discover, scan
 
-__all__ = ["READERS", "LandingFile", "SourceScan", "discover", "load_source", "scan"]
+__all__ = ["READERS", "LandingFile", "SourceScan", "discover", "load_source", "scan", "unchanged"]

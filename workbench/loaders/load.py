@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from datetime import datetime
 
 import duckdb
@@ -37,8 +38,7 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
     _record(con, source, scan.touched, run_id, loaded_at, rows=None, status="loaded",
             message="unchanged content; metadata refreshed")
     if not scan.changed:
-        return NodeResult(source.name, "source", "skipped", time.perf_counter() - started,
-                          message="no new or changed files", relation=_relation(config, source))
+        return replace(unchanged(config, scan), seconds=time.perf_counter() - started)
     rebuild = source.mode == "replace" or full_refresh
     files = _with_hashes(scan) if rebuild else scan.changed
     table = f'"{config.raw_schema}"."{source.name}"'
@@ -78,6 +78,12 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
                       rows=total, relation=_relation(config, source),
                       message=f"{len(files)} file(s), {total:,} rows"
                               + (" (table rebuilt)" if rebuild else ""))
+
+
+def unchanged(config: WorkbenchConfig, scan: SourceScan) -> NodeResult:
+    """The result of a source with nothing new to load."""
+    return NodeResult(scan.source.name, "source", "skipped", message="no new or changed files",
+                      relation=_relation(config, scan.source))
 
 
 def _load_file(con, table: str, view: str, source: SourceConfig, file: LandingFile,

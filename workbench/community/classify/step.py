@@ -33,13 +33,13 @@ import time
 import uuid
 from collections.abc import Mapping
 from contextlib import suppress
-from datetime import datetime, timezone
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from workbench.errors import ConfigError
+from workbench.results import utc_now
 from workbench.steps import StepContext, StepReport
 
 from .base import Classifier, ClassifierError, Prediction, make_classifier
@@ -260,7 +260,7 @@ class _Run:
             "confidence": pa.array([p.confidence for p in predictions], pa.float64()),
             "tokens": pa.array([p.tokens for p in predictions], pa.int64()),
         }).filter(keep)
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        now = utc_now()
         name = f"_classify_batch_{uuid.uuid4().hex[:12]}"
         self.con.register(name, rows)
         try:
@@ -274,7 +274,7 @@ class _Run:
     def _write(self, n_orphans: int) -> tuple[int, int]:
         """Replace the labels of pending messages that have one now; drop orphans."""
         con, output, pending = self.con, self.output, self.pending
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        now = utc_now()
         fresh = f"""
             select p.message_id, c.label, c.confidence, ? as classifier, ? as step_version,
                    ?::timestamp as labeled_at, p.text_sha256
