@@ -24,6 +24,7 @@ its own progress (see ``workbench.community.delivery``).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import logging
@@ -93,11 +94,16 @@ def import_function(reference: str, root: Path, *, where: str) -> Callable:
     try:
         if module_name.endswith(".py"):
             path = (root / module_name).resolve()
-            unique = f"workbench_project_{path.stem}"
+            if not path.is_file():
+                raise FileNotFoundError(path)
+            # One module per file and version: two projects' "reader.py" never mix, and a
+            # file edited in a notebook session is read again.
+            version = hashlib.sha1(f"{path}\0{path.stat().st_mtime_ns}".encode()).hexdigest()
+            unique = f"workbench_project_{path.stem}_{version[:12]}"
             module = sys.modules.get(unique)
             if module is None:
                 loader_spec = importlib.util.spec_from_file_location(unique, path)
-                if loader_spec is None or not path.is_file():
+                if loader_spec is None:
                     raise FileNotFoundError(path)
                 module = importlib.util.module_from_spec(loader_spec)
                 sys.modules[unique] = module

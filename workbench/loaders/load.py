@@ -20,13 +20,11 @@ import duckdb
 from ..config import SourceConfig, WorkbenchConfig
 from ..errors import SourceError
 from ..results import NodeResult
-from ..steps import import_function
 from ..warehouse import META
-from . import csv, json, parquet
+from .read import LINEAGE_COLUMNS, column_types, reader_sql, select_columns
 from .scan import LandingFile, SourceScan
+from .stage import discard_staged, staged_copy
 
-READERS = {"csv": csv.read, "parquet": parquet.read, "json": json.read}
-LINEAGE_COLUMNS = ("_loaded_at", "_source_file")
 _LINE = re.compile(r"\b[Ll]ine:?\s+(\d+)")
 
 
@@ -49,13 +47,13 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
         con.execute(f'create schema if not exists "{config.raw_schema}"')
         if rebuild:
             con.execute(f"drop table if exists {table}")
-        types = _column_types(con, config.raw_schema, source.name)
+        types = column_types(con, config.raw_schema, source.name)
         counts = {}
         for current in files:
             counts[current.relative] = _load_file(con, table, view, source, current, types,
                                                   loaded_at, replace_rows=not rebuild,
-                                                  config_root=config.root)
-            types = types or _column_types(con, config.raw_schema, source.name)
+                                                  config=config)
+            types = types or column_types(con, config.raw_schema, source.name)
         for file in files:
             _record(con, source, [file], run_id, loaded_at, rows=counts[file.relative],
                     status="loaded", message=None)
@@ -73,6 +71,7 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
         raise error from exc
     finally:
         con.execute(f"drop view if exists {view}")
+        discard_staged(config, source.name, files)
     total = sum(counts.values())
     return NodeResult(source.name, "source", "success", time.perf_counter() - started,
                       rows=total, relation=_relation(config, source),
@@ -88,23 +87,17 @@ def unchanged(config: WorkbenchConfig, scan: SourceScan) -> NodeResult:
 
 def _load_file(con, table: str, view: str, source: SourceConfig, file: LandingFile,
                types: dict[str, str] | None, loaded_at: datetime, *, replace_rows: bool,
-               config_root) -> int:
-    if file.size == 0:
-        raise SourceError(f"{file.relative}: the file is empty (0 bytes). Remove it or replace "
-                          f"it with a complete export; nothing from source {source.name!r} "
-                          f"was loaded.", source=source.name, file=file.relative)
-    if source.reader:
-        custom = import_function(source.reader, config_root,
-                                 where=f"[sources.{source.name}] reader")
-        custom(con, str(file.path), source.options, types).create_view(view, replace=True)
-        reading, sniffing = view, view
+               config: WorkbenchConfig) -> int:
+    staged = staged_copy(config, source.name, file)
+    if staged is not None:      # read outside the write lock already (see stage.py)
+        reading = sniffing = "read_parquet(?)"
+        params = [str(staged)]
     else:
-        reading, sniffing = _reader_sql(source, file, types), _reader_sql(source, file, None)
-    params = [] if source.reader else [str(file.path)]
+        reading, sniffing, params = reader_sql(con, view, source, file, types, config)
     described = con.execute(f"describe select * from {sniffing}", params).fetchall()
     if types is not None:
         _check_columns(source, file, [row[0] for row in described], types, table)
-    columns = "*" if types is not None else _columns(described)
+    columns = "*" if types is not None else select_columns(described)
     lineage = (f"select {columns}, ?::timestamp as _loaded_at, "
                f"?::varchar as _source_file from {reading}")
     params = [loaded_at, file.relative, *params]    # in text order: select list first
@@ -114,21 +107,6 @@ def _load_file(con, table: str, view: str, source: SourceConfig, file: LandingFi
     if replace_rows:
         con.execute(f"delete from {table} where _source_file = ?", [file.relative])
     return con.execute(f"insert into {table} by name {lineage}", params).fetchone()[0]
-
-
-def _reader_sql(source: SourceConfig, file: LandingFile, types: dict[str, str] | None) -> str:
-    if source.format == "json":
-        return json.read(source.options, types,
-                         newline_delimited=file.relative.endswith((".jsonl", ".ndjson")))
-    return READERS[source.format](source.options, types)
-
-
-def _columns(described: list[tuple]) -> str:
-    """Select every column; one that is null in every row of this file (JSON reads it as
-    type NULL) becomes VARCHAR, so the first file loaded cannot give the table a NULL column."""
-    return ", ".join(
-        f'"{row[0]}"::varchar as "{row[0]}"' if str(row[1]).strip('"').upper() == "NULL"
-        else f'"{row[0]}"' for row in described)
 
 
 def _check_columns(source: SourceConfig, file: LandingFile, columns: list[str],
@@ -145,14 +123,6 @@ def _check_columns(source: SourceConfig, file: LandingFile, columns: list[str],
             f"changed on purpose, set mode = 'replace' for [sources.{source.name}] (or run "
             f"with full_refresh) so the table is rebuilt from all files.",
             source=source.name, file=file.relative)
-
-
-def _column_types(con, schema: str, table: str) -> dict[str, str] | None:
-    rows = con.execute(
-        "select column_name, data_type from information_schema.columns "
-        "where table_schema = ? and table_name = ? order by ordinal_position",
-        [schema, table]).fetchall()
-    return {name: kind for name, kind in rows if name not in LINEAGE_COLUMNS} or None
 
 
 def _with_hashes(scan: SourceScan) -> tuple[LandingFile, ...]:
