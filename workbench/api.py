@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .history import History
     from .pipeline import Pipeline
     from .report import ReportResult
+    from .server_status import ServerStatus
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,15 @@ class Workbench:
         from .service import serve
 
         serve(self.config.root, **options)
+
+    def server(self) -> ServerStatus | None:
+        """What the Prefect server serving this project is doing: deployments, recent and
+        queued runs, workers, late sources. None when no server is known (no
+        ``PREFECT_API_URL``, no ``workbench serve`` running), so a notebook can tell "not
+        served" from "served but unreachable" (``.reachable``)."""
+        from . import server_status
+
+        return server_status.read(self.config, freshness=self.freshness)
 
     def explore(self, table: str | None = None) -> Explorer:
         """A table explorer widget: schema, rows, last build, freshness, a sorted and

@@ -145,7 +145,8 @@ def tables(ctx: click.Context) -> None:
 @click.pass_context
 @_errors_to_exit_codes
 def status(ctx: click.Context) -> None:
-    """Sources (files, last load, pending dbt work), freshness against SLAs, last runs."""
+    """Sources (files, last load, pending dbt work), freshness against SLAs, last runs, and
+    what the Prefect server serving the project is doing (PREFECT_API_URL or `serve`)."""
     wb = _workbench(ctx)
     click.echo(f"project   {wb.config.root}\nwarehouse {wb.config.warehouse}")
     click.echo(repr(wb.status()))
@@ -156,12 +157,21 @@ def status(ctx: click.Context) -> None:
         click.echo("\nlast runs:")
         for row in history.runs.itertuples():
             click.echo(f"  {row.run_id}  {row.status:<8} {row.summary}")
+    server = wb.server()
+    if server is None:
+        click.echo("\nservice: not served (no PREFECT_API_URL, no `workbench serve` running)")
+    else:
+        click.echo("\n" + server.text())
 
 
 @main.command()
+@click.option("--pool", default=None, metavar="NAME",
+              help="Register the deployments on this process work pool (created if missing) "
+                   "for `prefect worker start --pool NAME` processes to run, instead of "
+                   "running them in this process.")
 @click.pass_context
 @_errors_to_exit_codes
-def serve(ctx: click.Context) -> None:
+def serve(ctx: click.Context, pool: str | None) -> None:
     """Serve event-triggered deployments and watch data/landing/ until Ctrl-C.
 
     Uses PREFECT_API_URL, or starts a Prefect server on 127.0.0.1 for this project.
@@ -172,7 +182,7 @@ def serve(ctx: click.Context) -> None:
 
     logging.basicConfig(format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S",
                         level=logging.INFO)
-    serve_project(ctx.obj)
+    serve_project(ctx.obj, pool=pool)
 
 
 @main.command()

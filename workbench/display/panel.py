@@ -7,7 +7,10 @@ watch each node's progress live, read the run's result when it finishes.
 What it shows, top to bottom: the buttons; a status line; a table of the nodes the run may
 touch (``queued`` -> ``running`` -> ``done`` / ``failed`` / ``skipped``, with rows and
 seconds; dbt's tests are folded into one line); and, when the run ends, the RunResult as
-``wb.run()`` shows it, failures expanded.
+``wb.run()`` shows it, failures expanded. When a Prefect server serves the project
+(``PREFECT_API_URL`` or ``workbench serve``), one more line under the status says what it is
+doing (``wb.server().summary()``): deployments, running and queued runs, the last run, late
+sources. It is read in a thread when the panel opens and again after each run.
 
 How it runs:
 
@@ -143,6 +146,7 @@ class WorkbenchPanel(widgets.VBox):
                               "Start no new work: the running nodes finish, then it stops")
         self.cancel.disabled = True
         self.status = _html("workbench-status", _status("idle", self._last_run()))
+        self.service = _html("workbench-service", "")   # hidden unless a server is known
         self.progress = _html("workbench-progress", "")
         self.result = _html("workbench-result", "")
         self.result.layout.overflow = "auto"      # a long message scrolls, not spills
@@ -175,13 +179,14 @@ class WorkbenchPanel(widgets.VBox):
              line(self.source, self.run_source),
              line(self.selection, self.run_selection),
              line(self.full_refresh, self.cancel),
-             self.status, self.progress, self.result],
+             self.status, self.service, self.progress, self.result],
             layout=widgets.Layout(width=_WIDTH, padding="8px 12px", grid_gap="4px",
                                   border="1px solid #d0d7de"))
         self.add_class("workbench-panel")
         self._lock = threading.Lock()     # guards the fields below; callbacks come from threads
         self._run: _Run | None = None     # the run this panel shows
         self._thread: threading.Thread | None = None
+        self._refresh_service()
 
     # -- buttons -------------------------------------------------------------------------------
     def _start_selection(self) -> None:
@@ -241,6 +246,23 @@ class WorkbenchPanel(widgets.VBox):
             self._execute(run, previous)
         finally:
             run.done.set()
+            self._show_service()
+
+    # -- the service line ------------------------------------------------------------------------
+    def _refresh_service(self) -> None:
+        """Read the server in a thread: one that does not answer takes seconds to say so."""
+        threading.Thread(target=self._show_service, name="workbench-panel-service",
+                         daemon=True).start()
+
+    def _show_service(self) -> None:
+        try:
+            server = self.wb.server()
+        except Exception as error:  # noqa: BLE001 - a status line must never fail the panel
+            self.service.value = _service("unknown", f"service: {type(error).__name__}: "
+                                                     f"{error}")
+            return
+        self.service.value = "" if server is None else _service(
+            "served" if server.reachable else "unreachable", server.summary())
 
     def _execute(self, run: _Run, previous: threading.Thread | None) -> None:
         try:
@@ -483,6 +505,14 @@ def _status(state: str, text: str) -> str:
     return (f"<div class='workbench-status-line' data-state='{escape(state)}' "
             f"style='{_FONT};line-height:1.5;padding:6px 0 2px'><span style='color:{colour};font-weight:600'>"
             f"&#9679; {escape(state)}</span> &middot; {escape(text)}</div>")
+
+
+def _service(state: str, text: str) -> str:
+    colour = {"served": _COLOURS["done"], "unreachable": _COLOURS["failed"]}.get(state,
+                                                                                 "#57606a")
+    return (f"<div class='workbench-service-line' data-state='{escape(state)}' "
+            f"style='{_FONT};line-height:1.5;color:#57606a'><span style='color:{colour};"
+            f"font-weight:600'>&#9679; {escape(state)}</span> &middot; {escape(text)}</div>")
 
 
 def _badge(state: str) -> str:
