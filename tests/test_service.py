@@ -63,25 +63,109 @@ def _query(root: Path, sql: str, params=None):
     return Workbench(root).sql(sql, params).iloc[0, 0]
 
 
-def test_served_project_rebuilds_each_sources_marts_when_its_files_arrive(
-        tmp_path, prefect_server):
+SLOW_READER = """
+import os, time
+from pathlib import Path
+
+def read(con, path, options, types=None):
+    # DuckDB's CSV reader; a "late-export" file is held until the test releases it:
+    # a finance export that takes as long as the test needs it to.
+    if "late-export" in path:
+        release = Path(os.environ["WORKBENCH_TEST_RELEASE"])
+        deadline = time.monotonic() + 300
+        while not release.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    return con.read_csv(path, **({"dtype": types} if types else {}))
+"""
+
+
+def _served_project(tmp_path: Path, prefect_server: str, config_changes=(), files=None):
+    """A project built once (in a subprocess, as a person would) and the environment to
+    serve it with: the test's Prefect server, a client home of its own."""
     root = make_project(tmp_path / "project")
+    for name, text in (files or {}).items():
+        (root / name).write_text(text)
+    config = root / "workbench.toml"
+    text = config.read_text()
+    for old, new in config_changes:
+        assert old in text, old
+        text = text.replace(old, new)
+    config.write_text(text)
     env = {**os.environ, "PREFECT_API_URL": prefect_server,
-           "PREFECT_HOME": str(tmp_path / "client-home")}
+           "PREFECT_HOME": str(tmp_path / "client-home"),
+           "WORKBENCH_TEST_RELEASE": str(tmp_path / "release")}
     built = subprocess.run(
         [PYTHON, "-c", "import sys; from workbench import Workbench; "
                        "Workbench(sys.argv[1]).run().raise_for_failures()", str(root)],
         env=env, capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stdout + built.stderr
+    return root, env
+
+
+def _start(command: list[str], env: dict, log: Path, cwd: Path | None = None):
+    with log.open("w") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=cwd)
+
+
+def _drop_new_month(root: Path, user: int) -> None:
+    """A new month of community messages and of product events, written as a person would:
+    the watcher must wait until each file is complete."""
+    messages = root / "data" / "landing" / "community_messages" / "2026-11.jsonl"
+    messages.write_text(json.dumps({
+        "message_id": "svc-1", "channel": "help", "user_id": user,
+        "ts": "2026-11-02T10:00:00", "thread_id": None,
+        "text": "How do I schedule a dashboard export every morning?"}) + "\n")
+    write_events(root, "2026-11.parquet", [(70_000_000 + i, user, "sql_cells") for i in range(7)])
+
+
+def _marts_show_new_month(root: Path, events_before: int):
+    def check() -> bool:
+        questions = _query(root, "select count(*) from community_questions "
+                                 "where message_id = 'svc-1'")
+        events = _query(root, "select sum(events) from user_engagement")
+        return questions == 1 and int(events) == events_before + 7
+    return check
+
+
+def _flow_runs(api: str) -> list[dict]:
+    return httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).json()
+
+
+def _wait_completed(api: str, expected: set[str], log: Path) -> set[str]:
+    """The names of completed flow runs, once they include ``expected`` (a mart is
+    published a moment before the flow run that built it reports back)."""
+    def completed() -> set[str]:
+        names = {f["name"] for f in _flow_runs(api) if f["state_type"] == "COMPLETED"}
+        return names if expected <= names else set()
+    return _wait_for(completed, 60, f"flow runs {sorted(expected)} not completed", log)
+
+
+def _print_timeline(flows: list[dict], since: float) -> None:
+    for run in sorted(flows, key=lambda f: f["start_time"] or f["expected_start_time"] or ""):
+        start, end = (_epoch(run[k]) - since if run[k] else float("nan")
+                      for k in ("start_time", "end_time"))
+        print(f"  {run['name']:<45} {start:6.1f}s -> {end:6.1f}s  {run['state_name']}")
+
+
+def test_served_project_rebuilds_each_sources_marts_while_a_slow_source_loads(
+        tmp_path, prefect_server):
+    root, env = _served_project(tmp_path, prefect_server, [
+        ('path = "invoices/*.csv"\nformat = "csv"',
+         'path = "invoices/*.csv"\nreader = "slow_reader.py:read"'),
+        ('primary_key = "user_id"\nwarn_after = "2d"\nerror_after = "7d"',
+         'primary_key = "user_id"\nwarn_after = "1s"\nerror_after = "2s"'),
+        ("[steps.classify_messages]", '[service]\nfreshness_every = "10s"\n'
+                                      'notify_to = "ops@example.com"\n\n'
+                                      "[steps.classify_messages]")],
+        files={"slow_reader.py": SLOW_READER})
     user = int(_query(root, "select min(user_id) from user_engagement"))
     events_before = int(_query(root, "select sum(events) from user_engagement"))
+    revenue_before = float(_query(root, "select sum(invoices) from revenue_by_month"))
 
     log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        service = subprocess.Popen(
-            [PYTHON, "-c", "import sys; from workbench.service import serve; "
-                           "serve(sys.argv[1])", str(root)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    service = _start([PYTHON, "-c", "import sys; from workbench.service import serve; "
+                                    "serve(sys.argv[1])", str(root)], env, log)
     try:
         _wait_for(lambda: "watching" in log.read_text() or service.poll() is not None,
                   120, "serve did not start", log)
@@ -90,48 +174,115 @@ def test_served_project_rebuilds_each_sources_marts_when_its_files_arrive(
                                  timeout=10).json()
         assert {d["name"] for d in deployments} == {
             "load-users", "load-events", "load-community_messages", "load-invoices",
-            "build-downstream"}
+            "build-downstream", "check-freshness", "answer-stale"}
+        assert json.loads((root / ".workbench" / "service.json").read_text())[
+            "api_url"] == prefect_server
 
-        # A new month of community messages and of product events, written as a person
-        # would: the watcher must wait until each file is complete.
+        # Finance's export first, held by its reader: the marts of the others must not wait.
+        invoices = root / "data" / "landing" / "invoices"
+        late = (invoices / "2026-05.csv").read_text().replace("INV-", "LATE-")
+        (invoices / "2026-11-late-export.csv").write_text(late)
         arrived, arrived_at = time.monotonic(), time.time()
-        messages = root / "data" / "landing" / "community_messages" / "2026-11.jsonl"
-        messages.write_text(json.dumps({
-            "message_id": "svc-1", "channel": "help", "user_id": user,
-            "ts": "2026-11-02T10:00:00", "thread_id": None,
-            "text": "How do I schedule a dashboard export every morning?"}) + "\n")
-        write_events(root, "2026-11.parquet",
-                     [(70_000_000 + i, user, "sql_cells") for i in range(7)])
+        _drop_new_month(root, user)
 
-        def marts_rebuilt() -> bool:
-            questions = _query(root, "select count(*) from community_questions "
-                                     "where message_id = 'svc-1'")
-            events = _query(root, "select sum(events) from user_engagement")
-            return questions == 1 and int(events) == events_before + 7
-
-        _wait_for(marts_rebuilt, DEADLINE, "marts not rebuilt from the new files", log)
+        try:
+            _wait_for(_marts_show_new_month(root, events_before), DEADLINE,
+                      "marts not rebuilt from the new files", log)
+        finally:
+            _print_timeline(_flow_runs(prefect_server), arrived_at)
         seconds = time.monotonic() - arrived
         print(f"files to rebuilt marts: {seconds:.1f}s")
+        flows = _flow_runs(prefect_server)
+        states = {f["name"]: f["state_type"] for f in flows}
+        assert states.get("load invoices") == "RUNNING", states     # still loading
+        assert float(_query(root, "select sum(invoices) from revenue_by_month")) \
+            == revenue_before
+
+        (tmp_path / "release").touch()
+        _wait_for(lambda: float(_query(root, "select sum(invoices) from revenue_by_month"))
+                  > revenue_before, DEADLINE, "invoices' mart not rebuilt once released", log)
 
         runs = Workbench(root).sql("select selection, status from _workbench.runs "
                                    "where trigger = 'service' order by started_at")
         selections = list(runs["selection"])
-        assert "source:events" in selections and "source:community_messages" in selections
-        assert "sources: events" in selections
-        assert "sources: community_messages" in selections
+        for source in ("events", "community_messages", "invoices"):
+            assert f"source:{source}" in selections and f"sources: {source}" in selections
         assert set(runs["status"]) == {"success"}, runs
-        flows = httpx.post(f"{prefect_server}/flow_runs/filter", json={}, timeout=10).json()
-        names = {f["name"] for f in flows}
-        for run in sorted(flows, key=lambda f: f["start_time"] or ""):
-            if run["start_time"] and run["end_time"]:
-                start, end = (_epoch(run[k]) - arrived_at for k in ("start_time", "end_time"))
-                print(f"  {run['name']:<45} {start:6.1f}s -> {end:6.1f}s")
-        assert {"load events", "load community_messages", "build downstream of events",
-                "build downstream of community_messages"} <= names, names
-        assert not any(n in names for n in ("load users", "load invoices"))
+
+        # users went past its 2-second SLA: the scheduled check announced it, the automation
+        # reloaded it (nothing new) and wrote an alert to the outbox, once.
+        outbox = root / "data" / "outbox"
+
+        def alerts() -> list[dict]:
+            lines = [json.loads(line) for f in sorted(outbox.glob("*.jsonl"))
+                     for line in f.read_text().splitlines()]
+            return [m for m in lines if m["campaign"] == "stale-source"]
+        _wait_for(alerts, 60, "no stale alert in the outbox", log)
+        assert [(a["email"], a["subject"]) for a in alerts()] == [
+            ("ops@example.com", "[workbench] source users is stale (stale)")]
+        expected = {"load events", "load community_messages", "load invoices",
+                    "build downstream of events", "build downstream of community_messages",
+                    "build downstream of invoices", "check freshness", "answer stale users",
+                    "load users"}
+        names = _wait_completed(prefect_server, expected, log)
+        flows = _flow_runs(prefect_server)
+        _print_timeline(flows, arrived_at)
+        assert "build downstream of users" not in names      # the reload found nothing new
+        assert not [f for f in flows if f["state_type"] in ("FAILED", "CRASHED")]
+        assert "users" in Workbench(root).freshness().late()
     finally:
+        (tmp_path / "release").touch()
         _stop(service, signal.SIGINT)
     assert service.returncode == 0, log.read_text()[-4000:]
+    assert not (root / ".workbench" / "service.json").exists()
+
+
+def test_two_workers_on_a_process_pool_run_the_same_deployments(tmp_path, prefect_server):
+    root, env = _served_project(tmp_path, prefect_server)
+    env = {**env, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1"}
+    user = int(_query(root, "select min(user_id) from user_engagement"))
+    events_before = int(_query(root, "select sum(events) from user_engagement"))
+    workbench_cli = str(Path(PYTHON).with_name("workbench"))
+    prefect_cli = str(Path(PYTHON).with_name("prefect"))
+
+    processes = []
+    serve_log = tmp_path / "serve.log"
+    try:
+        processes.append(_start([workbench_cli, "--project", str(root), "serve",
+                                 "--pool", "workbench"], env, serve_log))
+        _wait_for(lambda: "watching" in serve_log.read_text()
+                  or processes[0].poll() is not None, 120, "serve did not start", serve_log)
+        assert processes[0].poll() is None, serve_log.read_text()[-4000:]
+        for n in (1, 2):
+            processes.append(_start([prefect_cli, "worker", "start", "--pool", "workbench",
+                                     "--name", f"worker-{n}"], env,
+                                    tmp_path / f"worker-{n}.log", cwd=tmp_path))
+
+        def workers() -> set[str]:
+            found = httpx.post(f"{prefect_server}/work_pools/workbench/workers/filter",
+                               json={}, timeout=10).json()
+            return {w["name"] for w in found if w["status"] == "ONLINE"}
+        _wait_for(lambda: workers() == {"worker-1", "worker-2"}, 90,
+                  "two workers not online", tmp_path / "worker-2.log")
+
+        arrived_at = time.time()
+        _drop_new_month(root, user)
+        _wait_for(_marts_show_new_month(root, events_before), DEADLINE,
+                  "marts not rebuilt by the workers", serve_log)
+        print(f"files to rebuilt marts (2 workers): {time.time() - arrived_at:.1f}s")
+
+        _wait_completed(prefect_server, {
+            "load events", "load community_messages", "build downstream of events",
+            "build downstream of community_messages"}, serve_log)
+        flows = [f for f in _flow_runs(prefect_server) if f["state_type"] == "COMPLETED"]
+        _print_timeline(flows, arrived_at)
+        assert {f["work_pool_name"] for f in flows if f["deployment_id"]} == {"workbench"}
+        logs = "".join((tmp_path / f"worker-{n}.log").read_text() for n in (1, 2))
+        assert "Traceback" not in logs, logs[-4000:]
+    finally:
+        for process in reversed(processes):
+            _stop(process, signal.SIGINT)
+    assert processes[0].returncode == 0, serve_log.read_text()[-4000:]
 
 
 def test_watcher_reports_each_complete_file_once(tmp_path):

@@ -34,6 +34,10 @@ from .steps import StepConfig
 CONFIG_FILE = "workbench.toml"
 FORMATS = ("csv", "parquet", "json")
 MODES = ("append", "replace")
+# What the service may do when a source is past its SLA: load it again (the files may have
+# arrived without the watcher seeing them), write an alert through the delivery channel, or
+# run a selection of the pipeline ("run:export_user_engagement").
+STALE_ANSWERS = ("reload", "notify", "run:<selection>")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -53,6 +57,17 @@ class SourceConfig:
     error_after: timedelta | None = None
     reader: str | None = None       # "module:function" or "file.py:function": a reader of
                                     # your own, read(con, path, options, types) -> relation
+    on_stale: tuple[str, ...] | None = None     # the service's answers; None: [service]'s
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """``[service]``: how ``workbench serve`` checks freshness and answers a stale source."""
+
+    freshness_every: timedelta = timedelta(minutes=10)  # the scheduled check's interval
+    on_stale: tuple[str, ...] = ("reload", "notify")    # see STALE_ANSWERS
+    notify_to: str = "data-team@localhost"              # who "notify" writes to
+    notify: dict[str, Any] = field(default_factory=lambda: {"delivery": "outbox"})
 
 
 @dataclass(frozen=True)
@@ -69,6 +84,12 @@ class WorkbenchConfig:
     raw_schema: str = "raw"         # where loaders write; dbt sources point here
     dbt_target: str | None = None   # None: the profile's default target
     lock_timeout: float = 600.0     # seconds a run waits for another run's write lock
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+
+    def stale_answers(self, source: str) -> tuple[str, ...]:
+        """What the service does when ``source`` goes past its SLA."""
+        own = self.source(source).on_stale
+        return self.service.on_stale if own is None else own
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -134,6 +155,7 @@ def load_config(root: Path | str | None = None) -> WorkbenchConfig:
         raw_schema=raw_schema,
         dbt_target=main.get("dbt_target"),
         lock_timeout=float(main.get("lock_timeout", 600)),
+        service=_service(data.get("service", {}), file),
     )
 
 
@@ -156,7 +178,7 @@ def _source(name: str, spec: Any, file: Path) -> SourceConfig:
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: must be a table with at least path and format", source=name)
     unknown = set(spec) - {"path", "format", "mode", "primary_key", "options",
-                           "warn_after", "error_after", "reader"}
+                           "warn_after", "error_after", "reader", "on_stale"}
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}", source=name)
     fmt = spec.get("format") or ("custom" if spec.get("reader") else
@@ -180,7 +202,34 @@ def _source(name: str, spec: Any, file: Path) -> SourceConfig:
         warn_after=parse_duration(spec.get("warn_after"), where=where),
         error_after=parse_duration(spec.get("error_after"), where=where),
         reader=spec.get("reader"),
+        on_stale=(_answers(spec["on_stale"], where) if "on_stale" in spec else None),
     )
+
+
+def _service(spec: Any, file: Path) -> ServiceConfig:
+    where = f"{file} [service]"
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: must be a table", path=str(file))
+    unknown = set(spec) - {"freshness_every", "on_stale", "notify_to", "notify"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}", path=str(file))
+    default = ServiceConfig()
+    return ServiceConfig(
+        freshness_every=parse_duration(spec.get("freshness_every"), where=where)
+        or default.freshness_every,
+        on_stale=_answers(spec.get("on_stale", default.on_stale), where),
+        notify_to=str(spec.get("notify_to", default.notify_to)),
+        notify=dict(spec.get("notify", default.notify)))
+
+
+def _answers(value: Any, where: str) -> tuple[str, ...]:
+    answers = (value,) if isinstance(value, str) else tuple(value)
+    for answer in answers:
+        if answer not in ("reload", "notify") and not (
+                answer.startswith("run:") and answer.removeprefix("run:").strip()):
+            raise ConfigError(f"{where}: on_stale answer {answer!r} must be one of "
+                              f"{', '.join(STALE_ANSWERS)}", value=answer)
+    return answers
 
 
 def _step(name: str, spec: Any, kind: str, file: Path) -> StepConfig:

@@ -56,7 +56,18 @@ def run_step(pipeline: Pipeline, kind: str, name: str, run_id: str) -> NodeResul
     return pipeline.run_step(steps[name], run_id=run_id)
 
 
-@flow(name="workbench-run", validate_parameters=False, log_prints=False)
+def _run_name() -> str:
+    """The run's name in the Prefect UI: what it was asked to do."""
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.parameters
+    select, sources = parameters.get("select"), parameters.get("sources")
+    return "workbench run " + (select or (f"sources: {', '.join(sources)}"
+                                          if sources is not None else "all"))
+
+
+@flow(name="workbench-run", flow_run_name=_run_name, validate_parameters=False,
+      log_prints=False)
 def run_flow(pipeline: Pipeline, sources: Sequence[str] | None = None,
              select: str | None = None, full_refresh: bool = False,
              trigger: str = "manual") -> RunResult:

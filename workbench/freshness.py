@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from .catalogue import Listing
 from .config import WorkbenchConfig
 
-STATES = ("fresh", "warn", "stale", "never loaded", "no SLA")
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,7 @@ class SourceFreshness:
     age: timedelta | None
     warn_after: timedelta | None
     error_after: timedelta | None
-    state: str                          # one of STATES
+    state: str      # fresh | warn | stale (past error_after) | never loaded | no SLA
 
     @property
     def late(self) -> bool:
@@ -75,3 +76,44 @@ def _human(delta: timedelta | None) -> str | None:
         if seconds >= size:
             return f"{seconds / size:.1f}{unit}"
     return f"{seconds}s"
+
+
+def newly_stale(report: FreshnessReport, memory: Path) -> list[SourceFreshness]:
+    """The sources that are stale now and were not at the last check (kept in ``memory``):
+    the service answers a late source once, not at every check while it stays late."""
+    try:
+        before = json.loads(memory.read_text())
+    except (OSError, ValueError):
+        before = {}
+    memory.parent.mkdir(parents=True, exist_ok=True)
+    partial = memory.with_suffix(".part")
+    partial.write_text(json.dumps({item.source: item.state for item in report}))
+    partial.replace(memory)
+    return [item for item in report if item.state == "stale" and before.get(item.source) != "stale"]
+
+
+def notify_stale(config: WorkbenchConfig, item: SourceFreshness) -> str:
+    """Write an alert about a stale source through ``[service] notify`` (the outbox by
+    default); return the message key. Keyed by source and last load, so an alert for the
+    same episode is recognisable downstream."""
+    from .community.delivery import Message, make_delivery
+    from .results import utc_now
+
+    now = utc_now()
+    last = item.last_loaded_at.strftime("%Y-%m-%d %H:%M") if item.last_loaded_at else "never"
+    message = Message(
+        key=f"stale:{item.source}:{last}", user_id=0, email=config.service.notify_to,
+        name=None, campaign="stale-source", period=now.strftime("%Y-%m-%d"),
+        subject=f"[workbench] source {item.source} is stale ({item.state})",
+        body=(f"Source {item.source} last brought new data at {last} UTC, "
+              f"{_human(item.age)} ago; its SLA is {_human(item.error_after)} (error_after).\n"
+              f"Check the export that feeds {config.landing / item.source}; "
+              f"the workbench project is {config.root}."))
+    delivery = make_delivery(config.service.notify, config.root,
+                             run_id=f"stale-{item.source}-{now:%Y%m%d%H%M%S}")
+    try:
+        delivery.send(message)
+    finally:
+        delivery.close()
+    return message.key
+

@@ -29,6 +29,7 @@ can give Prefect its home inside the project before Prefect reads its settings.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -49,10 +50,16 @@ log = logging.getLogger(__name__)
 
 FILE_ARRIVED = "workbench.file.arrived"
 SOURCE_LOADED = "workbench.source.loaded"
+SOURCE_STALE = "workbench.source.stale"
 RESOURCE_PREFIX = "workbench.source."
 LOAD_FLOW = "workbench-load"
 BUILD_FLOW = "workbench-build-downstream"
 BUILD_DEPLOYMENT = "build-downstream"
+FRESHNESS_FLOW = "workbench-freshness"
+FRESHNESS_DEPLOYMENT = "check-freshness"
+ANSWER_FLOW = "workbench-answer-stale"
+ANSWER_DEPLOYMENT = "answer-stale"
+SERVICE_FILE = "service.json"       # under .workbench/ while `workbench serve` runs
 SERVER_START_TIMEOUT = 120.0
 
 
@@ -73,12 +80,18 @@ def _flows() -> dict[str, Any]:
 
     @flow(name=LOAD_FLOW, flow_run_name="load {source}", log_prints=False)
     def load_source(root: str, source: str) -> dict:
-        """Load one source's new files (nothing else); announce it if it brought data."""
+        """Load one source's new files (nothing else); announce it if it brought data.
+
+        The files are read first, without the write lock (``loaders.stage``), so a slow
+        source holds the lock only for the quick insert of what it already read."""
         from prefect.events import emit_event
 
         from .api import Workbench
+        from .loaders import stage_source
 
-        result = Workbench(root).run(select=f"source:{source}", trigger="service")
+        workbench = Workbench(root)
+        staged = stage_source(workbench.config, source)
+        result = workbench.run(select=f"source:{source}", trigger="service")
         node = result.node(source)
         loaded = node.status == "success"
         if loaded:
@@ -88,7 +101,8 @@ def _flows() -> dict[str, Any]:
                                 "run_id": result.run_id})
         result.raise_for_failures()
         return {"source": source, "loaded": loaded, "rows": node.rows,
-                "run_id": result.run_id, "status": node.status}
+                "run_id": result.run_id, "status": node.status,
+                "staged_seconds": round(staged.seconds, 3)}
 
     @flow(name=BUILD_FLOW, flow_run_name="build downstream of {source}", log_prints=False)
     def build_downstream(root: str, source: str) -> dict:
@@ -100,13 +114,60 @@ def _flows() -> dict[str, Any]:
         result.raise_for_failures()
         return {"source": source, "run_id": result.run_id, "summary": result.summary()}
 
-    return {"load_source": load_source, "build_downstream": build_downstream}
+    @flow(name=FRESHNESS_FLOW, flow_run_name="check freshness", log_prints=False)
+    def check_freshness(root: str) -> dict:
+        """Compare every source with its SLA; announce each source that has just gone stale.
+
+        Announced once per episode (the last states are kept in ``.workbench/``), so a late
+        source gets one answer, and another only after it was fresh again."""
+        from prefect.artifacts import create_table_artifact
+        from prefect.events import emit_event
+
+        from .api import Workbench
+        from .freshness import newly_stale
+
+        workbench = Workbench(root)
+        report = workbench.freshness()
+        create_table_artifact(
+            key="workbench-freshness", description="Each source against its SLA",
+            table=report.to_pandas().astype(object).where(lambda f: f.notna(), None)
+            .to_dict(orient="records"))
+        announced = newly_stale(report, workbench.config.state_dir / "freshness.json")
+        for item in announced:
+            emit_event(SOURCE_STALE, resource=resource(item.source), payload={
+                "state": item.state, "age_seconds": item.age.total_seconds(),
+                "error_after_seconds": item.error_after.total_seconds(),
+                "last_loaded_at": item.last_loaded_at.isoformat()})
+        return {"stale": [i.source for i in announced], "late": report.late()}
+
+    @flow(name=ANSWER_FLOW, flow_run_name="answer stale {source}", log_prints=False)
+    def answer_stale(root: str, source: str) -> dict:
+        """Do what the project configured for a stale source: reload, notify, run."""
+        from .api import Workbench
+        from .freshness import notify_stale
+
+        source = source.removeprefix(RESOURCE_PREFIX)
+        workbench = Workbench(root)
+        done = []
+        for answer in workbench.config.stale_answers(source):
+            if answer == "reload":
+                load_source(root, source)
+            elif answer == "notify":
+                notify_stale(workbench.config, workbench.freshness()[source])
+            else:
+                workbench.run(select=answer.removeprefix("run:").strip(),
+                              trigger="service").raise_for_failures()
+            done.append(answer)
+        return {"source": source, "answers": done}
+
+    return {"load_source": load_source, "build_downstream": build_downstream,
+            "check_freshness": check_freshness, "answer_stale": answer_stale}
 
 
 def __getattr__(name: str) -> Any:
     # Deployments name their flows by module path (workbench.service.load_source); the flow
     # run subprocess imports this module and resolves the flow here.
-    if name in ("load_source", "build_downstream"):
+    if name in ("load_source", "build_downstream", "check_freshness", "answer_stale"):
         return _flows()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -140,6 +201,23 @@ def deployments(config: WorkbenchConfig) -> list:
             parameters={"root": root,
                         "source": "{{ event.resource['workbench.source'] }}"})],
         description="Build what is downstream of a source that just loaded new data.",
+        tags=["workbench"], entrypoint_type=EntrypointType.MODULE_PATH))
+    declared.append(flows["check_freshness"].to_deployment(
+        name=FRESHNESS_DEPLOYMENT, parameters={"root": root},
+        interval=config.service.freshness_every,
+        description="Compare every source with its SLA; emit workbench.source.stale.",
+        tags=["workbench"], entrypoint_type=EntrypointType.MODULE_PATH))
+    answered = [s.name for s in config.sources if config.stale_answers(s.name)]
+    declared.append(flows["answer_stale"].to_deployment(
+        name=ANSWER_DEPLOYMENT, parameters={"root": root},
+        triggers=[DeploymentEventTrigger(
+            name="workbench: source stale",
+            expect={SOURCE_STALE},
+            match={"prefect.resource.id": [f"{RESOURCE_PREFIX}{name}" for name in answered]},
+            parameters={"root": root,
+                        "source": "{{ event.resource['workbench.source'] }}"})]
+        if answered else [],
+        description="Answer a stale source as [service] on_stale says: reload, notify, run.",
         tags=["workbench"], entrypoint_type=EntrypointType.MODULE_PATH))
     return declared
 
@@ -204,14 +282,17 @@ def free_port() -> int:
 
 # -- serve --------------------------------------------------------------------------------------
 def serve(root: Path | str | None = None, *, api_url: str | None = None,
-          stop: threading.Event | None = None, poll_seconds: float = 1.0,
-          watch_interval: float = 0.5, ready: threading.Event | None = None) -> None:
+          pool: str | None = None, stop: threading.Event | None = None,
+          poll_seconds: float = 1.0, watch_interval: float = 0.5,
+          ready: threading.Event | None = None) -> None:
     """Serve the project's deployments and watch its landing folder until ``stop`` is set,
     Ctrl-C or SIGTERM.
 
     Args:
         root: the project (found from the working directory if None).
         api_url: a Prefect server; default ``PREFECT_API_URL``, else a server of our own.
+        pool: a process work pool: register the deployments there for ``prefect worker``
+            processes (on this machine or others) to run, instead of running them here.
         stop: set it (from another thread) to shut down cleanly.
         poll_seconds: how often the runner asks the server for runs to start.
         watch_interval: how often the landing folder is listed.
@@ -230,6 +311,7 @@ def serve(root: Path | str | None = None, *, api_url: str | None = None,
     # Flow-run subprocesses and new threads read the environment; this thread reads the
     # settings context.
     os.environ["PREFECT_API_URL"] = api_url
+    record = config.state_dir / SERVICE_FILE
     try:
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -237,11 +319,12 @@ def serve(root: Path | str | None = None, *, api_url: str | None = None,
             print(f"workbench serve: {config.root} on Prefect {api_url}"
                   + (f" (UI {api_url.removesuffix('/api')})" if server else ""), flush=True)
             declared = deployments(config)     # sync: to_deployment is async in a loop
-            asyncio.run(_serve(config, declared, api_url, stop, poll_seconds, watch_interval,
-                               ready))
+            asyncio.run(_serve(config, declared, api_url, pool, stop, poll_seconds,
+                               watch_interval, ready))
     except KeyboardInterrupt:
         pass
     finally:
+        record.unlink(missing_ok=True)
         if previous is None:
             os.environ.pop("PREFECT_API_URL", None)
         else:
@@ -250,46 +333,93 @@ def serve(root: Path | str | None = None, *, api_url: str | None = None,
             server.stop()
 
 
-async def _serve(config: WorkbenchConfig, declared: list, api_url: str, stop: threading.Event,
-                 poll_seconds: float, watch_interval: float,
+async def _serve(config: WorkbenchConfig, declared: list, api_url: str, pool: str | None,
+                 stop: threading.Event, poll_seconds: float, watch_interval: float,
                  ready: threading.Event | None) -> None:
     from prefect.runner import Runner
 
     from .watch import LandingWatcher
 
-    runner = Runner(name=f"workbench-{config.root.name}"[:60].replace("/", "-"),
-                    query_seconds=poll_seconds, pause_on_shutdown=False, limit=None)
-    for deployment in declared:
-        await runner.aadd_deployment(deployment)
+    runner = None
+    if pool:
+        await _register_on_pool(declared, pool)
+    else:
+        runner = Runner(name=f"workbench-{config.root.name}"[:60].replace("/", "-"),
+                        query_seconds=poll_seconds, pause_on_shutdown=False, limit=None)
+        for deployment in declared:
+            await runner.aadd_deployment(deployment)
 
     watcher = LandingWatcher(config, _emitter(api_url), interval=watch_interval,
                              known=_loaded_files(config))
     loop = asyncio.get_running_loop()
+    signals = []
     if threading.current_thread() is threading.main_thread():
-        # Runner.start() handles SIGTERM itself; SIGINT too, the same way.
-        loop.add_signal_handler(signal.SIGINT, stop.set)
-    runner_task = asyncio.create_task(runner.start())
+        # The Runner handles SIGTERM itself; SIGINT the same way, and both without one.
+        signals = [signal.SIGINT] if runner else [signal.SIGINT, signal.SIGTERM]
+        for number in signals:
+            loop.add_signal_handler(number, stop.set)
+    runner_task = asyncio.create_task(runner.start()) if runner else None
     watcher.start()
+    _write_record(config, api_url, pool)
     if ready is not None:
         ready.set()
-    print(f"workbench serve: serving {len(declared)} deployments, watching {config.landing}",
+    print(f"workbench serve: {len(declared)} deployments "
+          + (f"on work pool {pool!r} (start workers with `prefect worker start --pool "
+             f"{pool}`)" if pool else "served here") + f", watching {config.landing}",
           flush=True)
     try:
-        while not stop.is_set() and not runner_task.done():
+        while not stop.is_set() and not (runner_task and runner_task.done()):
             await asyncio.sleep(0.2)
     finally:
         watcher.stop()
-        if not runner_task.done():
-            if runner.started:
-                await runner.astop()
-            else:
-                runner_task.cancel()
+        if runner_task is not None:
+            await _stop_runner(runner, runner_task)
+        for number in signals:
+            loop.remove_signal_handler(number)
+
+
+async def _stop_runner(runner, task: asyncio.Task) -> None:
+    if not task.done():
+        if runner.started:
+            await runner.astop()
+        else:
+            task.cancel()
+    try:
+        await asyncio.wait_for(task, timeout=30)
+    except (asyncio.CancelledError, asyncio.TimeoutError):
+        pass
+
+
+async def _register_on_pool(declared: list, pool: str) -> None:
+    """Create the process work pool if it is missing and register every deployment on it."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+    from prefect.workers.process import ProcessWorker
+
+    async with get_client() as client:
         try:
-            await asyncio.wait_for(runner_task, timeout=30)
-        except (asyncio.CancelledError, asyncio.TimeoutError):
-            pass
-        if threading.current_thread() is threading.main_thread():
-            loop.remove_signal_handler(signal.SIGINT)
+            await client.read_work_pool(pool)
+        except ObjectNotFound:
+            try:
+                await client.create_work_pool(WorkPoolCreate(
+                    name=pool, type="process",
+                    base_job_template=ProcessWorker.get_default_base_job_template()))
+            except ObjectAlreadyExists:     # a worker created it meanwhile
+                pass
+    for deployment in declared:
+        await deployment.apply(work_pool_name=pool)
+
+
+def _write_record(config: WorkbenchConfig, api_url: str, pool: str | None) -> None:
+    """``.workbench/service.json``: how ``workbench status`` finds the server we use."""
+    from .results import utc_now
+
+    record = config.state_dir / SERVICE_FILE
+    partial = record.with_suffix(".part")
+    partial.write_text(json.dumps({"api_url": api_url, "pid": os.getpid(), "pool": pool,
+                                   "started_at": utc_now().isoformat()}))
+    partial.replace(record)
 
 
 def _emitter(api_url: str):
