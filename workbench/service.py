@@ -1,4 +1,4 @@
-"""``workbench serve``: files arrive, sources load, downstream builds, one event at a time.
+"""``workbench serve``: files arrive, sources load, downstream builds; late sources answered.
 
 One long-lived process that
 
@@ -7,20 +7,27 @@ One long-lived process that
 * registers deployments declared here, in code:
 
   - ``workbench-load/load-<source>``, one per source, triggered by the event
-    ``workbench.file.arrived`` about resource ``workbench.source.<source>``. It runs
+    ``workbench.file.arrived`` about resource ``workbench.source.<source>``. It stages the new
+    files outside the write lock (``loaders.stage``), then runs
     ``Workbench(root).run(select="source:<source>")`` (the load only) and, when that loaded
     something, emits ``workbench.source.loaded`` (same resource; payload rows, files, run_id);
   - ``workbench-build-downstream/build-downstream``, triggered by any
     ``workbench.source.loaded``, with the source taken from the event's resource. It runs
     ``Workbench(root).run(sources=[source])``: nothing new to load, so it builds exactly what
     that source's new data made stale;
+  - ``workbench-freshness/check-freshness``, on an interval schedule: emits
+    ``workbench.source.stale`` for each source that has just gone past its SLA;
+  - ``workbench-answer-stale/answer-stale``, triggered by ``workbench.source.stale``: reload,
+    notify or run, as ``on_stale`` says for that source;
 
-* serves them (a Prefect ``Runner`` in this process; each flow run is a subprocess);
+* serves them (a Prefect ``Runner`` in this process; each flow run is a subprocess), or, with
+  ``pool``, registers them on a process work pool for ``prefect worker`` processes to run;
 * watches ``data/landing/`` (``watch.LandingWatcher``) and emits ``workbench.file.arrived``
-  once per complete new or changed file.
+  once per complete new or changed file;
+* writes ``.workbench/service.json`` (server URL, pid, pool) for ``workbench status``.
 
-Runs still take the warehouse's write lock, so they never interleave: a source's build waits
-for a load of another source that holds the lock, but no longer than that load.
+Runs still take the warehouse's write lock, so they never interleave; staging keeps a slow
+source's share of it to the quick insert of files it has already read.
 
 Prefect is imported lazily (the flows are made on first use) so that ``environment.prepare``
 can give Prefect its home inside the project before Prefect reads its settings.
