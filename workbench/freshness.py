@@ -104,7 +104,7 @@ def notify_stale(config: WorkbenchConfig, item: SourceFreshness) -> str:
     message = Message(
         key=f"stale:{item.source}:{last}", user_id=0, email=config.service.notify_to,
         name=None, campaign="stale-source", period=now.strftime("%Y-%m-%d"),
-        subject=f"[workbench] source {item.source} is stale ({item.state})",
+        subject=f"[workbench] source {item.source} is stale: no new data for {_human(item.age)}",
         body=(f"Source {item.source} last brought new data at {last} UTC, "
               f"{_human(item.age)} ago; its SLA is {_human(item.error_after)} (error_after).\n"
               f"Check the export that feeds {config.landing / item.source}; "

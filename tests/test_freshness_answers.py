@@ -1,0 +1,71 @@
+"""What the service does about late sources: config, once-per-episode, the alert itself.
+
+The whole loop (schedule, event, automation) runs for real in tests/test_service.py; these
+check its parts quickly, with a real project and outbox.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from workbench import ConfigError
+from workbench.config import load_config
+from workbench.freshness import newly_stale, notify_stale
+
+
+def _configure(project, service: str, source_line: str = "") -> None:
+    config = project / "workbench.toml"
+    text = config.read_text().replace('primary_key = "invoice_id"\n',
+                                      f'primary_key = "invoice_id"\n{source_line}')
+    config.write_text(text + "\n" + service)
+
+
+def test_stale_answers_default_to_the_service_and_a_source_can_have_its_own(project):
+    _configure(project, '[service]\nfreshness_every = "30m"\non_stale = "notify"\n',
+               'on_stale = ["reload", "run:revenue_by_month"]\n')
+    config = load_config(project)
+    assert config.service.freshness_every == timedelta(minutes=30)
+    assert config.stale_answers("users") == ("notify",)
+    assert config.stale_answers("invoices") == ("reload", "run:revenue_by_month")
+
+
+def test_an_unknown_stale_answer_is_refused_by_name(project):
+    _configure(project, "", 'on_stale = ["reload", "page-someone"]\n')
+    with pytest.raises(ConfigError, match=r"\[sources.invoices\].*'page-someone'"):
+        load_config(project)
+
+
+def test_a_source_is_announced_once_per_stale_episode(built_project, tmp_path):
+    from workbench import Workbench
+
+    report = Workbench(built_project).freshness()
+    memory = tmp_path / "freshness.json"
+    assert newly_stale(report, memory) == []            # all fresh after the build
+
+    late = type(report)([replace(item, state="stale") if item.source == "users" else item
+                         for item in report])
+    assert [i.source for i in newly_stale(late, memory)] == ["users"]
+    assert newly_stale(late, memory) == []              # still stale: no second answer
+    assert newly_stale(report, memory) == []            # fresh again
+    assert [i.source for i in newly_stale(late, memory)] == ["users"]   # a new episode
+    assert json.loads(memory.read_text())["users"] == "stale"
+
+
+def test_notify_writes_one_alert_naming_the_source_to_the_outbox(built_project, tmp_path):
+    from workbench import Workbench
+
+    config = replace(load_config(built_project), root=tmp_path)
+    item = Workbench(built_project).freshness()["invoices"]
+
+    key = notify_stale(config, item)
+
+    lines = [json.loads(line) for f in (tmp_path / "data" / "outbox").glob("*.jsonl")
+             for line in f.read_text().splitlines()]
+    assert [m["key"] for m in lines] == [key]
+    assert lines[0]["email"] == config.service.notify_to
+    assert "source invoices is stale" in lines[0]["subject"]
+    assert str(config.landing / "invoices") in lines[0]["body"]
