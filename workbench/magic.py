@@ -41,7 +41,6 @@ USAGE = """\
   --wb WORKBENCH  query the notebook variable WORKBENCH (default: Workbench() from the cwd)
   :name, {name}   the notebook variable `name`, bound as a parameter"""
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
 # What may hold a ':' or '{' that is not a parameter comes first, so it is skipped whole.
 _TOKENS = re.compile(r"""
       '(?:[^']|'')*'                      # a string literal
@@ -122,14 +121,14 @@ def _parse(line: str, cell: str | None) -> tuple[str | None, str | None, str]:
     while words:
         word = words[0]
         if word in ("-o", "--out", "--wb"):
-            if len(words) < 2 or not _IDENTIFIER.match(words[1]):
+            if len(words) < 2 or not words[1].isidentifier():
                 raise UsageError(f"{word} needs a Python name after it.\n{USAGE}")
             if word == "--wb":
                 wb_name = words[1]
             else:
                 output = words[1]
             words = words[2:]
-        elif cell is not None and output is None and _IDENTIFIER.match(word):
+        elif cell is not None and output is None and word.isidentifier():
             output, words = word, words[1:]
         elif cell is not None:
             raise UsageError(f"unexpected {word!r} after %%sql.\n{USAGE}")

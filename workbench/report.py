@@ -30,7 +30,6 @@ __all__ = ["ReportFailed", "ReportResult", "parse_parameters", "run_report"]
 log = logging.getLogger(__name__)
 
 KERNEL = "python3"
-_PYTHON_NAME = re.compile(r"^[A-Za-z_]\w*$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _PARSED = (str, int, float, bool, type(None), list, dict)
 
@@ -89,7 +88,7 @@ def parse_parameters(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 
     parsed: dict[str, Any] = {}
     for name, text in pairs:
-        if not _PYTHON_NAME.match(name):
+        if not name.isidentifier():
             raise WorkbenchError(f"report parameter {name!r} is not a Python variable name",
                                  parameter=name)
         try:

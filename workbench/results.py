@@ -39,7 +39,7 @@ class NodeResult:
     relation: str | None = None      # schema.table it wrote, for wb.sql follow-ups
     started_at: datetime | None = None   # UTC
     finished_at: datetime | None = None  # UTC
-    metrics: dict[str, float] | None = None   # steps/actions: calls, cache hits, tokens, ...
+    metrics: dict[str, float] | None = None   # sources: files; steps: calls, cache hits, ...
     stale_sources: tuple[str, ...] = ()  # sources past their freshness SLA it was built from
 
     @property
@@ -102,8 +102,10 @@ class RunResult:
 
     def shown_nodes(self) -> tuple[tuple[NodeResult, ...], int]:
         """Nodes worth a line each, and how many passing dbt tests were folded away."""
-        passed = [n for n in self.nodes if n.kind == "test" and n.status == "success"]
-        return tuple(n for n in self.nodes if n not in passed), len(passed)
+        def folded(node: NodeResult) -> bool:
+            return node.kind == "test" and node.status == "success"
+        shown = tuple(n for n in self.nodes if not folded(n))
+        return shown, len(self.nodes) - len(shown)
 
     def summary(self) -> str:
         """One line: counts by status and the run's time."""

@@ -39,7 +39,6 @@ import asyncio
 import json
 import logging
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -102,9 +101,8 @@ def _flows() -> dict[str, Any]:
         node = result.node(source)
         loaded = node.status == "success"
         if loaded:
-            files = re.match(r"(\d+) file", node.message or "")
             emit_event(SOURCE_LOADED, resource=resource(source),
-                       payload={"rows": node.rows, "files": int(files[1]) if files else None,
+                       payload={"rows": node.rows, "files": (node.metrics or {}).get("files"),
                                 "run_id": result.run_id})
         result.raise_for_failures()
         return {"source": source, "loaded": loaded, "rows": node.rows,

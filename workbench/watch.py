@@ -21,11 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import WorkbenchConfig
+from .loaders.scan import is_landing_file
 
 log = logging.getLogger(__name__)
-
-_IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial")
-
 
 @dataclass(frozen=True)
 class Arrival:
@@ -96,7 +94,7 @@ class LandingWatcher:
             return
         for source in self.config.sources:
             for path in landing.glob(source.path):
-                if path.name.startswith(".") or path.name.endswith(_IGNORED_SUFFIXES):
+                if not is_landing_file(path):
                     continue
                 try:
                     if not path.is_file():

@@ -18,6 +18,7 @@ import secrets
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..loaders.sql import literal
 from ..steps import StepContext, StepReport
 
 __all__ = ["export_mart", "FORMATS"]
@@ -56,8 +57,7 @@ def export_mart(ctx: StepContext) -> StepReport:
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        literal = "'" + str(temp).replace("'", "''") + "'"
-        rows = ctx.con.execute(f"copy (select * from {relation}) to {literal} "
+        rows = ctx.con.execute(f"copy (select * from {relation}) to {literal(str(temp))} "
                                f"{FORMATS[fmt]}").fetchall()[0][0]
         with open(temp, "rb") as written:
             os.fsync(written.fileno())          # the bytes, before the name points at them

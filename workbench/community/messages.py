@@ -58,6 +58,7 @@ import jinja2
 from ..errors import ConfigError
 from ..results import utc_now
 from ..steps import StepContext, StepReport
+from ..warehouse import META
 from .delivery import ChannelUnavailable, DeliveryFailed, Message, make_delivery
 
 __all__ = ["personalized_messages", "render_messages", "message_key", "LEDGER", "LEDGER_SQL"]
@@ -65,7 +66,7 @@ __all__ = ["personalized_messages", "render_messages", "message_key", "LEDGER", 
 TEMPLATES = Path(__file__).with_name("templates")
 DEFAULT_INPUT = "recommendation_candidates"
 REQUIRED_COLUMNS = ("user_id", "email", "name", "campaign", "period")
-LEDGER = "_workbench.deliveries"
+LEDGER = f"{META}.deliveries"
 CHUNK = 100        # messages per ledger transaction (see the module docstring)
 LEDGER_SQL = f"""
 create schema if not exists _workbench;

@@ -75,6 +75,7 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
     total = sum(counts.values())
     return NodeResult(source.name, "source", "success", time.perf_counter() - started,
                       rows=total, relation=_relation(config, source),
+                      metrics={"files": len(files)},
                       message=f"{len(files)} file(s), {total:,} rows"
                               + (" (table rebuilt)" if rebuild else ""))
 

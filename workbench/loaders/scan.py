@@ -44,6 +44,11 @@ class SourceScan:
         return bool(self.changed)
 
 
+def is_landing_file(path: Path) -> bool:
+    """False for hidden files and files still being written under a temporary name."""
+    return not (path.name.startswith(".") or path.name.endswith(_IGNORED_SUFFIXES))
+
+
 def discover(config: WorkbenchConfig, source: SourceConfig) -> list[LandingFile]:
     """The files matching a source's glob, in name order; hidden and partial files skipped."""
     if not config.landing.is_dir():
@@ -53,8 +58,7 @@ def discover(config: WorkbenchConfig, source: SourceConfig) -> list[LandingFile]
             f"`workbench demo-data` for the sample company.", path=str(config.landing))
     found = []
     for path in sorted(config.landing.glob(source.path)):
-        if not path.is_file() or path.name.startswith(".") or path.name.endswith(
-                _IGNORED_SUFFIXES):
+        if not path.is_file() or not is_landing_file(path):
             continue
         stat = path.stat()
         found.append(LandingFile(path, path.relative_to(config.landing).as_posix(),

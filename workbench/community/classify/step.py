@@ -41,11 +41,12 @@ import pyarrow as pa
 from workbench.errors import ConfigError
 from workbench.results import utc_now
 from workbench.steps import StepContext, StepReport
+from workbench.warehouse import META, quote
 
 from .base import Classifier, ClassifierError, Prediction, make_classifier
 
 INPUT = "stg_community_messages"            # the dbt model the step reads by default
-CACHE_SCHEMA = "_workbench"
+CACHE_SCHEMA = META
 CACHE_TABLE = f"{CACHE_SCHEMA}.classification_cache"
 DEFAULT_BATCH_SIZE = 50_000
 
@@ -358,7 +359,7 @@ def _schema_of(relation: str) -> str | None:
     parts = _parts(relation)
     if len(parts) < 2:
         return None
-    return ".".join('"' + p.replace('"', '""') + '"' for p in parts[:-1])
+    return ".".join(quote(p) for p in parts[:-1])
 
 
 def _exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
