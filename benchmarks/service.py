@@ -1,0 +1,196 @@
+"""Service benchmark: from a file landing to its mart rebuilt and published, under ``serve``.
+
+    .venv/bin/python benchmarks/service.py                  # scale 0.1, 3 rounds
+    .venv/bin/python benchmarks/service.py --scale 1 --rounds 5
+
+In a throwaway copy of the project (data from ``demo.generate``), with a Prefect server of its
+own on 127.0.0.1 (``service.LocalPrefectServer``, temporary home):
+
+(1) ``delay``: ``workbench serve`` runs; each round drops one new events file and times until
+    the published warehouse holds the service's build of ``sources: events`` (the events
+    marts rebuilt, tested and published). Median of the rounds;
+(2) ``delay_beside_slow``: the same, while an invoices file is held in its reader for the
+    whole round (a custom reader that sleeps): the slow source must not delay the events;
+(3) ``cli``: the baseline, the serve process stopped: each round drops one new events file and
+    times ``workbench run --source events`` as a fresh process (the same server, so no
+    temporary one): what a person would run by hand. Median of the rounds.
+
+Targets, as ratios within this run: ``delay_beside_slow / delay < 1.25`` (isolation) and
+``delay / cli < 2.5`` (the service pays two fresh processes, a load and a build, plus the
+watcher and the trigger; the CLI pays one). Writes ``benchmarks/results/service-<scale>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import core  # noqa: E402  (benchmarks/core.py: stdlib only at module level)
+from core import REPO, RESULTS_DIR  # noqa: E402
+
+BIN = Path(sys.executable).parent
+SLOW_SECONDS = 45.0        # how long the invoices reader holds its file in (2)
+SLOW_READER = f"""
+import time
+
+def read(con, path, options, types=None):
+    if "late-export" in path:
+        time.sleep({SLOW_SECONDS})
+    return con.read_csv(path, **({{"dtype": types}} if types else {{}}))
+"""
+TARGETS = (
+    ("slow source costs the others < 25%", "slow_over_plain",
+     lambda r: r["slow_over_plain"] < 1.25),
+    ("file to mart < 2.5 x a CLI run", "delay_over_cli", lambda r: r["delay_over_cli"] < 2.5),
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=0.1)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary project")
+    parser.add_argument("--idle-wait", type=float, default=300.0)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="workbench-bench-service-"))
+    core.isolate_environment(workdir)
+    from workbench.service import LocalPrefectServer
+
+    busy_before = core.wait_for_idle_machine(args.idle_wait)
+    root = core.make_project(workdir / "project", scale=args.scale)
+    (root / "slow_reader.py").write_text(SLOW_READER)
+    config = root / "workbench.toml"
+    config.write_text(config.read_text().replace(
+        'path = "invoices/*.csv"\nformat = "csv"',
+        'path = "invoices/*.csv"\nreader = "slow_reader.py:read"'))
+    server = LocalPrefectServer(workdir / "server-home")
+    env = {**os.environ, "PREFECT_API_URL": server.start()}
+    result: dict = {"scale": args.scale, "rounds": args.rounds,
+                    "machine_busy_share_before": busy_before}
+    try:
+        _cli(root, env)                                    # the first, full build
+        service = _serve(root, env, workdir / "serve.log")
+        try:
+            delays = [_round(root, n, slow=False) for n in range(args.rounds)]
+            beside = [_round(root, 100 + n, slow=True) for n in range(args.rounds)]
+        finally:
+            service.terminate()
+            service.wait(timeout=60)
+        cli = []
+        for n in range(args.rounds):
+            _new_events(root, 200 + n)
+            started = time.perf_counter()
+            _cli(root, env, "--source", "events")
+            cli.append(time.perf_counter() - started)
+    finally:
+        server.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    result.update({
+        "delay_s": round(statistics.median(delays), 2), "delays_s": _rounded(delays),
+        "delay_beside_slow_s": round(statistics.median(beside), 2),
+        "delays_beside_slow_s": _rounded(beside),
+        "cli_s": round(statistics.median(cli), 2), "cli_runs_s": _rounded(cli)})
+    result["slow_over_plain"] = round(result["delay_beside_slow_s"] / result["delay_s"], 2)
+    result["delay_over_cli"] = round(result["delay_s"] / result["cli_s"], 2)
+    result["versions"] = core.versions()
+    _report(result, RESULTS_DIR / f"service-{args.scale:g}.json")
+
+
+def _serve(root: Path, env: dict, log: Path) -> subprocess.Popen:
+    with log.open("w") as out:
+        process = subprocess.Popen([str(BIN / "workbench"), "--project", str(root), "serve"],
+                                   env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while "watching" not in log.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"serve did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return process
+
+
+def _round(root: Path, n: int, *, slow: bool) -> float:
+    """Seconds from a new events file landing to the service's build of it published."""
+    before, invoices_before = _service_builds(root, "events"), _service_builds(root, "invoices")
+    if slow:
+        invoices = root / "data" / "landing" / "invoices"
+        first = sorted(invoices.glob("*.csv"))[0]
+        (invoices / f"2027-{n:03d}-late-export.csv").write_text(
+            first.read_text().replace("INV-", f"L{n}-"))
+    started = time.perf_counter()
+    _new_events(root, n)
+    _wait(lambda: _service_builds(root, "events") > before, f"round {n}: events marts")
+    delay = time.perf_counter() - started
+    if slow:        # the held invoices finish before the next round, untimed
+        _wait(lambda: _service_builds(root, "invoices") > invoices_before,
+              f"round {n}: invoices marts")
+    print(f"round {n}{' (beside a slow source)' if slow else ''}: {delay:.1f}s", flush=True)
+    return delay
+
+
+def _wait(check, what: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} not rebuilt in {timeout:.0f}s")
+        time.sleep(0.1)
+
+
+def _service_builds(root: Path, source: str) -> int:
+    """The service's successful builds downstream of ``source``, as published."""
+    from workbench import Workbench
+
+    return int(Workbench(root).sql(
+        "select count(*) from _workbench.runs where trigger = 'service' "
+        "and status = 'success' and selection = ?", [f"sources: {source}"]).iloc[0, 0])
+
+
+def _new_events(root: Path, n: int) -> None:
+    """A copy of the first events file with new ids, written under a temporary name and
+    renamed, as an export job would."""
+    import duckdb
+
+    events = root / "data" / "landing" / "events"
+    first = sorted(events.glob("*.parquet"))[0]
+    target = events / f"2027-{n:03d}.parquet"
+    partial = target.with_suffix(".parquet.part")
+    offset = 1_000_000_000 * (n + 1)
+    with duckdb.connect() as con:
+        con.execute(f"copy (select * replace (event_id + {offset} as event_id) "
+                    f"from read_parquet('{first}')) to '{partial}' (format parquet)")
+    partial.rename(target)
+
+
+def _cli(root: Path, env: dict, *args: str) -> None:
+    done = subprocess.run([str(BIN / "workbench"), "--project", str(root), "run", *args],
+                          env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"workbench run {' '.join(args)} failed:\n"
+                           f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
+
+
+def _rounded(values: list[float]) -> list[float]:
+    return [round(v, 2) for v in values]
+
+
+def _report(result: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    for label, key, passes in TARGETS:
+        print(f"{label:<40} {key} = {result[key]:<6} {'pass' if passes(result) else 'MISS'}")
+    print(f"written to {path.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
