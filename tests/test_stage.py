@@ -93,3 +93,22 @@ def test_a_bad_file_is_not_staged_and_the_load_names_it(loaded):
     with pytest.raises(RunFailed, match="invoices-2026-12.csv"):
         Workbench(loaded).run(select="source:invoices").raise_for_failures()
     assert bad.exists()
+
+
+def test_a_copy_read_with_other_column_types_is_not_used(loaded):
+    # A new source's two files: staged before its table exists, each file sniffed on its
+    # own; under the lock the second is read with the types the first gave the table.
+    tickets = loaded / "data" / "landing" / "tickets"
+    tickets.mkdir()
+    (tickets / "a.csv").write_text("ticket,code\n1,A1\n")
+    (tickets / "b.csv").write_text("ticket,code\n2,1.50\n")
+    config = loaded / "workbench.toml"
+    config.write_text(config.read_text() + '\n[sources.tickets]\npath = "tickets/*.csv"\n')
+
+    assert stage_source(load_config(loaded), "tickets").files == ("tickets/a.csv",
+                                                                  "tickets/b.csv")
+    Workbench(loaded).run(select="source:tickets").raise_for_failures()
+
+    codes = Workbench(loaded).sql("select code from raw.tickets order by ticket")["code"]
+    assert codes.tolist() == ["A1", "1.50"]             # not 1.5, as b.csv alone reads
+    assert _staging(loaded, "tickets") == []

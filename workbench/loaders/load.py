@@ -89,7 +89,7 @@ def unchanged(config: WorkbenchConfig, scan: SourceScan) -> NodeResult:
 def _load_file(con, table: str, view: str, source: SourceConfig, file: LandingFile,
                types: dict[str, str] | None, loaded_at: datetime, *, replace_rows: bool,
                config: WorkbenchConfig) -> int:
-    staged = staged_copy(config, source.name, file)
+    staged = staged_copy(config, source, file, types)
     if staged is not None:      # read outside the write lock already (see stage.py)
         reading = sniffing = "read_parquet(?)"
         params = [str(staged)]

@@ -8,9 +8,10 @@ changed file on a DuckDB connection of its own (no lock, no warehouse file) into
 copy under ``.workbench/staging/<source>/``; the load under the lock then inserts from that
 copy, which takes a fraction of the time.
 
-A staged copy is named by the file's path, size and modification time, so a file changed
-since it was staged is read afresh. A load deletes the copies of the files it read, whether it
-commits or fails.
+A staged copy is named by the file's path and by how it was read (size, modification time,
+column types, format, options, reader), so a file changed since, or one the load would now read
+with other types (a new source's second file, a table being rebuilt), is read afresh. A load
+deletes the copies of the files it read, whether it commits or fails.
 Staging never decides anything: a file that cannot be read is left unstaged, and the load
 under the lock reads it again and reports the error as always (file and line, recorded as
 rejected).
@@ -19,6 +20,7 @@ rejected).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import time
@@ -27,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+from filelock import FileLock
 
-from ..config import WorkbenchConfig
+from ..config import SourceConfig, WorkbenchConfig
 from ..errors import ConfigError
 from ..warehouse import Warehouse
 from .read import column_types, reader_sql, select_columns
@@ -47,14 +50,16 @@ class Staged:
     seconds: float
 
 
-def staged_copy(config: WorkbenchConfig, source: str, file: LandingFile) -> Path | None:
-    """The staged Parquet copy of ``file`` as it is now, if there is one."""
-    path = _path(config, source, file)
+def staged_copy(config: WorkbenchConfig, source: SourceConfig, file: LandingFile,
+                types: dict[str, str] | None) -> Path | None:
+    """The staged Parquet copy of ``file`` as it is now, read as the load would read it now
+    (same column types, format, options and reader), if there is one."""
+    path = _path(config, source, file, types)
     return path if path.exists() else None
 
 
 def discard_staged(config: WorkbenchConfig, source: str, files: Iterable[LandingFile]) -> None:
-    """Delete every staged copy of these files, of this version or an earlier one."""
+    """Delete every staged copy of these files, whatever version of them it holds."""
     for file in files:
         for copy in _folder(config, source).glob(f"{_name_key(file)}-*.parquet"):
             copy.unlink(missing_ok=True)
@@ -62,7 +67,10 @@ def discard_staged(config: WorkbenchConfig, source: str, files: Iterable[Landing
 
 def stage_source(config: WorkbenchConfig, name: str) -> Staged:
     """Read the source's new or changed files (against the published warehouse) into
-    staged Parquet copies; takes no lock and opens the warehouse only read-only."""
+    staged Parquet copies; takes no warehouse lock and opens the warehouse only read-only.
+
+    Two flows staging the same source take turns (a lock of the staging folder's own): the
+    second finds the copies made and reads nothing again."""
     started = time.perf_counter()
     source = config.source(name)
     try:
@@ -73,41 +81,51 @@ def stage_source(config: WorkbenchConfig, name: str) -> Staged:
         return Staged(name, (), (), time.perf_counter() - started)
     folder = _folder(config, name)
     folder.mkdir(parents=True, exist_ok=True)
-    wanted = {_path(config, name, f) for f in found.changed}
-    for old in folder.glob("*.parquet"):
-        if old not in wanted:               # an earlier version of a file, or loaded since
-            old.unlink(missing_ok=True)
     staged, failed = [], []
-    with duckdb.connect() as con:
+    with FileLock(str(folder / ".lock")), duckdb.connect() as con:
+        wanted = {_path(config, source, f, types) for f in found.changed}
+        for old in folder.glob("[!.]*.parquet"):
+            if old not in wanted:           # an earlier version of a file, or loaded since
+                old.unlink(missing_ok=True)
         for file in found.changed:
-            target = _path(config, name, file)
-            if target.exists():
-                staged.append(file.relative)
-                continue
-            partial = target.with_name(f".{target.stem}.{os.getpid()}.parquet")
-            try:
-                reading, sniffing, params = reader_sql(
-                    con, f"_staging_{name}", source, file, types, config)
-                described = con.execute(f"describe select * from {sniffing}",
-                                        params).fetchall()
-                con.sql(f"select {select_columns(described)} from {reading}",
-                        params=params).to_parquet(str(partial))
-                os.replace(partial, target)
-                staged.append(file.relative)
-            except Exception as error:      # the load will read it again and say why
-                partial.unlink(missing_ok=True)
-                log.warning("could not stage %s (%s); it will be read under the lock",
-                            file.relative, error)
+            target = _path(config, source, file, types)
+            if not target.exists() and not _stage(con, config, source, file, types, target):
                 failed.append(file.relative)
+            else:
+                staged.append(file.relative)
     return Staged(name, tuple(staged), tuple(failed), time.perf_counter() - started)
+
+
+def _stage(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, source: SourceConfig,
+           file: LandingFile, types: dict[str, str] | None, target: Path) -> bool:
+    partial = target.with_name(f".{target.stem}.{os.getpid()}.parquet")
+    try:
+        reading, sniffing, params = reader_sql(con, f"_staging_{source.name}", source, file,
+                                               types, config)
+        described = con.execute(f"describe select * from {sniffing}", params).fetchall()
+        con.sql(f"select {select_columns(described)} from {reading}",
+                params=params).to_parquet(str(partial))
+        os.replace(partial, target)
+        return True
+    except Exception as error:      # the load will read it again and say why
+        partial.unlink(missing_ok=True)
+        log.warning("could not stage %s (%s); it will be read under the lock",
+                    file.relative, error)
+        return False
 
 
 def _folder(config: WorkbenchConfig, source: str) -> Path:
     return config.state_dir / "staging" / source
 
 
-def _path(config: WorkbenchConfig, source: str, file: LandingFile) -> Path:
-    return _folder(config, source) / f"{_name_key(file)}-{file.size}-{file.mtime_ns}.parquet"
+def _path(config: WorkbenchConfig, source: SourceConfig, file: LandingFile,
+          types: dict[str, str] | None) -> Path:
+    """``<file's name key>-<how it was read>.parquet``: a copy made from another version of
+    the file, or read with other column types or reader settings, is never used."""
+    how = json.dumps([file.size, file.mtime_ns, source.format, source.options, source.reader,
+                      types], sort_keys=True, default=str)
+    version = hashlib.sha256(how.encode()).hexdigest()[:24]
+    return _folder(config, source.name) / f"{_name_key(file)}-{version}.parquet"
 
 
 def _name_key(file: LandingFile) -> str:
