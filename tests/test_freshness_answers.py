@@ -14,7 +14,7 @@ import pytest
 
 from workbench import ConfigError
 from workbench.config import load_config
-from workbench.freshness import newly_stale, notify_stale
+from workbench.freshness import newly_stale, notify_stale, remember
 
 
 def _configure(project, service: str, source_line: str = "") -> None:
@@ -43,15 +43,21 @@ def test_a_source_is_announced_once_per_stale_episode(built_project, tmp_path):
     from workbench import Workbench
 
     report = Workbench(built_project).freshness()
-    memory = tmp_path / "freshness.json"
-    assert newly_stale(report, memory) == []            # all fresh after the build
-
     late = type(report)([replace(item, state="stale") if item.source == "users" else item
                          for item in report])
-    assert [i.source for i in newly_stale(late, memory)] == ["users"]
-    assert newly_stale(late, memory) == []              # still stale: no second answer
-    assert newly_stale(report, memory) == []            # fresh again
-    assert [i.source for i in newly_stale(late, memory)] == ["users"]   # a new episode
+    memory = tmp_path / "freshness.json"
+
+    def check(current) -> list[str]:
+        announced = [i.source for i in newly_stale(current, memory)]
+        remember(current, memory)
+        return announced
+
+    assert check(report) == []                      # all fresh after the build
+    assert newly_stale(late, memory)[0].source == "users"
+    assert check(late) == ["users"]                 # not remembered until announced
+    assert check(late) == []                        # still stale: no second answer
+    assert check(report) == []                      # fresh again
+    assert check(late) == ["users"]                 # a new episode
     assert json.loads(memory.read_text())["users"] == "stale"
 
 
@@ -68,4 +74,31 @@ def test_notify_writes_one_alert_naming_the_source_to_the_outbox(built_project, 
     assert [m["key"] for m in lines] == [key]
     assert lines[0]["email"] == config.service.notify_to
     assert "source invoices is stale" in lines[0]["subject"]
-    assert str(config.landing / "invoices") in lines[0]["body"]
+    assert str(config.landing / "invoices" / "*.csv") in lines[0]["body"]
+
+
+@pytest.mark.parametrize(("service", "source_line", "complaint"), [
+    ('[service]\nfreshness_every = "0s"\n', "", "freshness_every must be at least 1s"),
+    ('[service]\nnotify = "outbox"\n', "", "notify must be a table"),
+    ("", "on_stale = [1]\n", "on_stale answer 1 must be one of"),
+])
+def test_bad_service_settings_are_refused_when_the_config_is_read(
+        project, service, source_line, complaint):
+    _configure(project, service, source_line)
+    with pytest.raises(ConfigError, match=complaint):
+        load_config(project)
+
+
+def test_a_second_serve_of_the_same_project_is_refused(project):
+    import os
+
+    from workbench.service import serve
+
+    state = project / ".workbench"
+    state.mkdir()
+    record = state / "service.json"
+    record.write_text(json.dumps({"api_url": "http://127.0.0.1:9/api", "pid": os.getppid(),
+                                  "pool": None, "started_at": "2026-11-26T00:00:00"}))
+    with pytest.raises(ConfigError, match=f"already running .* \\(pid {os.getppid()}"):
+        serve(project)
+    assert record.exists()                  # the running service's file is left alone

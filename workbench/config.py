@@ -214,18 +214,25 @@ def _service(spec: Any, file: Path) -> ServiceConfig:
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}", path=str(file))
     default = ServiceConfig()
-    return ServiceConfig(
-        freshness_every=parse_duration(spec.get("freshness_every"), where=where)
-        or default.freshness_every,
-        on_stale=_answers(spec.get("on_stale", default.on_stale), where),
-        notify_to=str(spec.get("notify_to", default.notify_to)),
-        notify=dict(spec.get("notify", default.notify)))
+    every = parse_duration(spec.get("freshness_every", default.freshness_every.total_seconds()),
+                           where=where)
+    if every.total_seconds() < 1:
+        raise ConfigError(f"{where}: freshness_every must be at least 1s, not "
+                          f"{spec.get('freshness_every')!r}", path=str(file))
+    notify = spec.get("notify", default.notify)
+    if not isinstance(notify, dict):
+        raise ConfigError(f"{where}: notify must be a table, e.g. notify = "
+                          f"{{ delivery = \"outbox\" }}", path=str(file))
+    return ServiceConfig(freshness_every=every,
+                         on_stale=_answers(spec.get("on_stale", default.on_stale), where),
+                         notify_to=str(spec.get("notify_to", default.notify_to)),
+                         notify=dict(notify))
 
 
 def _answers(value: Any, where: str) -> tuple[str, ...]:
     answers = (value,) if isinstance(value, str) else tuple(value)
     for answer in answers:
-        if answer not in ("reload", "notify") and not (
+        if not isinstance(answer, str) or answer not in ("reload", "notify") and not (
                 answer.startswith("run:") and answer.removeprefix("run:").strip()):
             raise ConfigError(f"{where}: on_stale answer {answer!r} must be one of "
                               f"{', '.join(STALE_ANSWERS)}", value=answer)

@@ -79,17 +79,24 @@ def _human(delta: timedelta | None) -> str | None:
 
 
 def newly_stale(report: FreshnessReport, memory: Path) -> list[SourceFreshness]:
-    """The sources that are stale now and were not at the last check (kept in ``memory``):
-    the service answers a late source once, not at every check while it stays late."""
+    """The sources that are stale now and were not at the last check (``memory``, written by
+    ``remember``): the service answers a late source once, not at every check while it stays
+    late."""
     try:
         before = json.loads(memory.read_text())
     except (OSError, ValueError):
         before = {}
+    return [item for item in report
+            if item.state == "stale" and before.get(item.source) != "stale"]
+
+
+def remember(report: FreshnessReport, memory: Path) -> None:
+    """Keep this check's states for the next; call it once the stale ones are announced,
+    so a check that fails before announcing them announces them next time."""
     memory.parent.mkdir(parents=True, exist_ok=True)
     partial = memory.with_suffix(".part")
     partial.write_text(json.dumps({item.source: item.state for item in report}))
     partial.replace(memory)
-    return [item for item in report if item.state == "stale" and before.get(item.source) != "stale"]
 
 
 def notify_stale(config: WorkbenchConfig, item: SourceFreshness) -> str:
@@ -107,7 +114,7 @@ def notify_stale(config: WorkbenchConfig, item: SourceFreshness) -> str:
         subject=f"[workbench] source {item.source} is stale: no new data for {_human(item.age)}",
         body=(f"Source {item.source} last brought new data at {last} UTC, "
               f"{_human(item.age)} ago; its SLA is {_human(item.error_after)} (error_after).\n"
-              f"Check the export that feeds {config.landing / item.source}; "
+              f"Check the export that writes {config.landing / config.source(item.source).path}; "
               f"the workbench project is {config.root}."))
     delivery = make_delivery(config.service.notify, config.root,
                              run_id=f"stale-{item.source}-{now:%Y%m%d%H%M%S}")

@@ -51,6 +51,7 @@ from typing import Any
 
 from . import environment
 from .config import WorkbenchConfig, load_config
+from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -129,40 +130,54 @@ def _flows() -> dict[str, Any]:
         from prefect.events import emit_event
 
         from .api import Workbench
-        from .freshness import newly_stale
+        from .freshness import newly_stale, remember
 
         workbench = Workbench(root)
         report = workbench.freshness()
+        memory = workbench.config.state_dir / "freshness.json"
         create_table_artifact(
             key="workbench-freshness", description="Each source against its SLA",
             table=report.to_pandas().astype(object).where(lambda f: f.notna(), None)
             .to_dict(orient="records"))
-        announced = newly_stale(report, workbench.config.state_dir / "freshness.json")
+        announced = newly_stale(report, memory)
         for item in announced:
             emit_event(SOURCE_STALE, resource=resource(item.source), payload={
                 "state": item.state, "age_seconds": item.age.total_seconds(),
                 "error_after_seconds": item.error_after.total_seconds(),
                 "last_loaded_at": item.last_loaded_at.isoformat()})
+        remember(report, memory)
         return {"stale": [i.source for i in announced], "late": report.late()}
 
     @flow(name=ANSWER_FLOW, flow_run_name="answer stale {source}", log_prints=False)
     def answer_stale(root: str, source: str) -> dict:
-        """Do what the project configured for a stale source: reload, notify, run."""
+        """Do what the project configured for a stale source: reload, notify, run. Every
+        answer is tried; the run fails at the end if any of them did. An alert goes out only
+        if the source is still stale after the answers before it (a reload may have fixed it).
+        """
         from .api import Workbench
         from .freshness import notify_stale
 
         source = source.removeprefix(RESOURCE_PREFIX)
         workbench = Workbench(root)
-        done = []
+        done, failed = {}, {}
         for answer in workbench.config.stale_answers(source):
-            if answer == "reload":
-                load_source(root, source)
-            elif answer == "notify":
-                notify_stale(workbench.config, workbench.freshness()[source])
-            else:
-                workbench.run(select=answer.removeprefix("run:").strip(),
-                              trigger="service").raise_for_failures()
-            done.append(answer)
+            try:
+                if answer == "reload":
+                    done[answer] = load_source(root, source)["status"]
+                elif answer == "notify":
+                    item = workbench.freshness()[source]
+                    done[answer] = (notify_stale(workbench.config, item)
+                                    if item.state == "stale" else f"not sent: {item.state}")
+                else:
+                    result = workbench.run(select=answer.removeprefix("run:").strip(),
+                                           trigger="service")
+                    result.raise_for_failures()
+                    done[answer] = result.summary()
+            except Exception as error:      # the other answers still run
+                log.exception("answer %r to stale source %s failed", answer, source)
+                failed[answer] = f"{type(error).__name__}: {error}"
+        if failed:
+            raise RuntimeError(f"stale source {source}: answers failed: {failed}")
         return {"source": source, "answers": done}
 
     return {"load_source": load_source, "build_downstream": build_downstream,
@@ -179,6 +194,7 @@ def __getattr__(name: str) -> Any:
 
 def deployments(config: WorkbenchConfig) -> list:
     """The deployments the service registers, with their event triggers."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig
     from prefect.events import DeploymentEventTrigger
     from prefect.types.entrypoint import EntrypointType
 
@@ -210,6 +226,9 @@ def deployments(config: WorkbenchConfig) -> list:
     declared.append(flows["check_freshness"].to_deployment(
         name=FRESHNESS_DEPLOYMENT, parameters={"root": root},
         interval=config.service.freshness_every,
+        # One at a time; checks that fell due while nobody served them are dropped, not run
+        # all at once when serving starts again.
+        concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy="CANCEL_NEW"),
         description="Compare every source with its SLA; emit workbench.source.stale.",
         tags=["workbench"], entrypoint_type=EntrypointType.MODULE_PATH))
     answered = [s.name for s in config.sources if config.stale_answers(s.name)]
@@ -303,8 +322,16 @@ def serve(root: Path | str | None = None, *, api_url: str | None = None,
         watch_interval: how often the landing folder is listed.
         ready: set once deployments are registered and the watcher is running.
     """
+    from .server_status import service_file
+
     config = load_config(root)
     environment.prepare(config.state_dir)
+    running = service_file(config)
+    if running is not None and running.pid != os.getpid():
+        # A second watcher would announce every file twice, and every load would run twice.
+        raise ConfigError(f"workbench serve is already running for {config.root} (pid "
+                          f"{running.pid}, Prefect {running.api_url}); stop it first.",
+                          pid=running.pid)
     stop = stop or threading.Event()
     server = None
     api_url = api_url or os.environ.get("PREFECT_API_URL")
@@ -329,7 +356,8 @@ def serve(root: Path | str | None = None, *, api_url: str | None = None,
     except KeyboardInterrupt:
         pass
     finally:
-        record.unlink(missing_ok=True)
+        if (own := service_file(config)) is not None and own.pid == os.getpid():
+            record.unlink(missing_ok=True)
         if previous is None:
             os.environ.pop("PREFECT_API_URL", None)
         else:

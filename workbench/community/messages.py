@@ -69,7 +69,7 @@ REQUIRED_COLUMNS = ("user_id", "email", "name", "campaign", "period")
 LEDGER = f"{META}.deliveries"
 CHUNK = 100        # messages per ledger transaction (see the module docstring)
 LEDGER_SQL = f"""
-create schema if not exists _workbench;
+create schema if not exists {META};
 create table if not exists {LEDGER} (
     key varchar primary key,      -- user_id:campaign:period
     user_id bigint,
@@ -288,7 +288,7 @@ def _ledger_status(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """key -> status; reads only, so it works on a dry run's read-only connection."""
     exists = con.execute(
         "select count(*) from duckdb_tables() where database_name = current_database() "
-        "and schema_name = '_workbench' and table_name = 'deliveries'").fetchall()[0][0]
+        "and schema_name = ? and table_name = 'deliveries'", [META]).fetchall()[0][0]
     if not exists:
         return {}
     return dict(con.execute(f"select key, status from {LEDGER}").fetchall())
