@@ -1,7 +1,8 @@
-"""Small builders of landing files for tests."""
+"""Small builders of landing files for tests, and a patient POST to a Prefect server."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -20,3 +21,19 @@ def write_events(project: Path, name: str, rows: list[tuple[int, int, str]]) -> 
         "occurred_at": [datetime(2026, 10, 31, 12, 0)] * len(rows),
     }), path)
     return path
+
+
+def post(url: str, body: dict):
+    """POST to a Prefect server's API, retried while it answers 503 (a server just started
+    is busy with its own SQLite database for a moment; Prefect's client retries the same
+    way); raises on any other error."""
+    import httpx
+
+    for _ in range(20):
+        response = httpx.post(url, json=body, timeout=10)
+        if response.status_code != 503:
+            break
+        time.sleep(0.5)
+    response.raise_for_status()
+    return response
+

@@ -17,8 +17,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import httpx
 from conftest import make_project
+from helpers import post
 
 from workbench import Workbench
 from workbench.config import load_config
@@ -47,9 +47,7 @@ def _register_deployments(root: Path, api_url: str) -> dict[str, str]:
 def _create_run(api_url: str, deployment_id: str, at: datetime | None = None) -> dict:
     body = {} if at is None else {"state": {"type": "SCHEDULED", "state_details": {
         "scheduled_time": at.isoformat()}}}
-    response = httpx.post(f"{api_url}/deployments/{deployment_id}/create_flow_run", json=body)
-    response.raise_for_status()
-    return response.json()
+    return post(f"{api_url}/deployments/{deployment_id}/create_flow_run", body).json()
 
 
 def _with_sla(root: Path, source: str, warn_after: str, error_after: str) -> None:
@@ -162,10 +160,8 @@ def test_served_project_shows_its_deployments_queued_work_and_stale_sources(
 def test_the_service_file_finds_the_server_and_its_work_pool_workers(
         tmp_path, prefect_server, monkeypatch):
     root = make_project(tmp_path / "project", data=False)
-    httpx.post(f"{prefect_server}/work_pools/", json={"name": "workbench-pool",
-                                                       "type": "process"}).raise_for_status()
-    httpx.post(f"{prefect_server}/work_pools/workbench-pool/workers/heartbeat",
-               json={"name": "worker-1"}).raise_for_status()
+    post(f"{prefect_server}/work_pools/", {"name": "workbench-pool", "type": "process"})
+    post(f"{prefect_server}/work_pools/workbench-pool/workers/heartbeat", {"name": "worker-1"})
     state = load_config(root).state_dir
     state.mkdir(exist_ok=True)
     (state / "service.json").write_text(json.dumps({

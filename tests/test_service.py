@@ -18,9 +18,8 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 from conftest import make_project
-from helpers import write_events
+from helpers import post, write_events
 
 from workbench import Workbench
 from workbench.config import load_config
@@ -129,7 +128,7 @@ def _marts_show_new_month(root: Path, events_before: int):
 
 
 def _flow_runs(api: str) -> list[dict]:
-    return httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).json()
+    return post(f"{api}/flow_runs/filter", {}).json()
 
 
 def _wait_completed(api: str, expected: set[str], log: Path) -> set[str]:
@@ -170,8 +169,7 @@ def test_served_project_rebuilds_each_sources_marts_while_a_slow_source_loads(
         _wait_for(lambda: "watching" in log.read_text() or service.poll() is not None,
                   120, "serve did not start", log)
         assert service.poll() is None, log.read_text()[-4000:]
-        deployments = httpx.post(f"{prefect_server}/deployments/filter", json={},
-                                 timeout=10).json()
+        deployments = post(f"{prefect_server}/deployments/filter", {}).json()
         assert {d["name"] for d in deployments} == {
             "load-users", "load-events", "load-community_messages", "load-invoices",
             "build-downstream", "check-freshness", "answer-stale"}
@@ -259,8 +257,7 @@ def test_two_workers_on_a_process_pool_run_the_same_deployments(tmp_path, prefec
                                     tmp_path / f"worker-{n}.log", cwd=tmp_path))
 
         def workers() -> set[str]:
-            found = httpx.post(f"{prefect_server}/work_pools/workbench/workers/filter",
-                               json={}, timeout=10).json()
+            found = post(f"{prefect_server}/work_pools/workbench/workers/filter", {}).json()
             return {w["name"] for w in found if w["status"] == "ONLINE"}
         _wait_for(lambda: workers() == {"worker-1", "worker-2"}, 90,
                   "two workers not online", tmp_path / "worker-2.log")
