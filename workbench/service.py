@@ -277,7 +277,7 @@ class LocalPrefectServer:
                 raise RuntimeError(f"prefect server exited at start-up (code "
                                    f"{self.process.returncode}); see {self.home / 'server.log'}")
             try:
-                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:   # its database too
+                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:  # DB too
                     return self.url
             except httpx.HTTPError:
                 pass
