@@ -43,8 +43,8 @@ class FreshnessReport(Listing):
 
     def _rows(self) -> list[tuple]:
         return [(f.source, f.last_loaded_at.strftime("%Y-%m-%d %H:%M:%S")
-                 if f.last_loaded_at else None, _human(f.age), _human(f.warn_after),
-                 _human(f.error_after), f.state) for f in self._items]
+                 if f.last_loaded_at else None, human(f.age), human(f.warn_after),
+                 human(f.error_after), f.state) for f in self._items]
 
 
 def assess(config: WorkbenchConfig, last_loads: dict[str, datetime | None],
@@ -68,7 +68,8 @@ def assess(config: WorkbenchConfig, last_loads: dict[str, datetime | None],
     return FreshnessReport(items)
 
 
-def _human(delta: timedelta | None) -> str | None:
+def human(delta: timedelta | None) -> str | None:
+    """A duration as people read it: ``45s``, ``12.5m``, ``3.0h``, ``2.1d``."""
     if delta is None:
         return None
     seconds = int(delta.total_seconds())
@@ -111,9 +112,9 @@ def notify_stale(config: WorkbenchConfig, item: SourceFreshness) -> str:
     message = Message(
         key=f"stale:{item.source}:{last}", user_id=0, email=config.service.notify_to,
         name=None, campaign="stale-source", period=now.strftime("%Y-%m-%d"),
-        subject=f"[workbench] source {item.source} is stale: no new data for {_human(item.age)}",
+        subject=f"[workbench] source {item.source} is stale: no new data for {human(item.age)}",
         body=(f"Source {item.source} last brought new data at {last} UTC, "
-              f"{_human(item.age)} ago; its SLA is {_human(item.error_after)} (error_after).\n"
+              f"{human(item.age)} ago; its SLA is {human(item.error_after)} (error_after).\n"
               f"Check the export that writes {config.landing / config.source(item.source).path}; "
               f"the workbench project is {config.root}."))
     delivery = make_delivery(config.service.notify, config.root,

@@ -27,6 +27,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .freshness import human
 from .service import SERVICE_FILE     # in config.state_dir while ``workbench serve`` runs
 
 if TYPE_CHECKING:
@@ -444,8 +445,6 @@ def _time(value: object) -> datetime | None:
 
 
 def _human(delta) -> str:
-    from .freshness import _human as human
-
     return human(delta) or ""
 
 
