@@ -112,8 +112,11 @@ def test_served_project_shows_its_deployments_queued_work_and_stale_sources(
     shutil.copytree(built_project, root)
     _with_sla(root, "events", warn_after="1s", error_after="1s")   # loaded long ago by now
     ids = _register_deployments(root, prefect_server)
-    queued = _create_run(prefect_server, ids["load-events"])
-    later = _create_run(prefect_server, ids["load-users"],
+    other = tmp_path / "other"              # a second project on the same server
+    shutil.copytree(built_project, other)
+    _register_deployments(other, prefect_server)
+    queued = _create_run(prefect_server, ids["load-events@project"])
+    later = _create_run(prefect_server, ids["load-users@project"],
                         at=datetime.now(timezone.utc) + timedelta(hours=1))
     monkeypatch.setenv("PREFECT_API_URL", prefect_server)
 
@@ -123,19 +126,22 @@ def test_served_project_shows_its_deployments_queued_work_and_stale_sources(
     assert status is not None and status.reachable, status
     assert status.found_by == "PREFECT_API_URL" and status.error is None
     names = {d.name for d in status.deployments}
-    assert {"load-events", "load-users", "build-downstream"} <= names
-    assert {d.full_name for d in status.deployments} >= {"workbench-load/load-events"}
-    assert all(d.project == str(root) for d in status.deployments)
+    assert {"load-events@project", "load-users@project", "build-downstream@project"} <= names
+    assert all(name.endswith("@project") for name in names)     # not the other project's
+    assert len(post(f"{prefect_server}/deployments/filter", {}).json()) == 2 * len(names)
+    assert {d.full_name for d in status.deployments} >= {"workbench-load/load-events@project"}
+    triggers = [a["trigger"] for a in post(f"{prefect_server}/automations/filter", {}).json()]
+    assert sorted({t["match"]["workbench.project"] for t in triggers}) == ["other", "project"]
     waiting = {r.name: r for r in status.queued}
     assert queued["name"] in waiting and later["name"] not in waiting   # due now, not later
-    assert waiting[queued["name"]].deployment == "load-events"
+    assert waiting[queued["name"]].deployment == "load-events@project"
     assert waiting[queued["name"]].state in ("Scheduled", "Late")
     assert status.recent_runs == () and status.workers == ()
     assert [s.source for s in status.stale] == ["events"]
     assert status.stale[0].state == "stale"
 
     text, html = str(status), status._repr_html_()
-    for shown in (prefect_server, "workbench-load/load-events", "build-downstream",
+    for shown in (prefect_server, "workbench-load/load-events@project", "build-downstream",
                   queued["name"], "Stale sources"):
         assert shown in text and shown in html, shown
     # the freshness check's schedule may add a due run of its own: count, don't pin
@@ -146,7 +152,7 @@ def test_served_project_shows_its_deployments_queued_work_and_stale_sources(
     done = _status_cli(root, PREFECT_API_URL=prefect_server)
     assert done.returncode == 0, done.stdout + done.stderr
     server_part = done.stdout.partition(f"Prefect server {prefect_server}")[2]
-    assert "load-events" in server_part and queued["name"] in server_part
+    assert "load-events@project" in server_part and queued["name"] in server_part
     assert "not served" not in done.stdout
 
     panel = WorkbenchPanel(wb)       # the service line is read in a thread

@@ -170,9 +170,9 @@ def test_served_project_rebuilds_each_sources_marts_while_a_slow_source_loads(
                   120, "serve did not start", log)
         assert service.poll() is None, log.read_text()[-4000:]
         deployments = post(f"{prefect_server}/deployments/filter", {}).json()
-        assert {d["name"] for d in deployments} == {
+        assert {d["name"] for d in deployments} == {f"{name}@project" for name in (
             "load-users", "load-events", "load-community_messages", "load-invoices",
-            "build-downstream", "check-freshness", "answer-stale"}
+            "build-downstream", "check-freshness", "answer-stale")}
         assert json.loads((root / ".workbench" / "service.json").read_text())[
             "api_url"] == prefect_server
 

@@ -85,6 +85,13 @@ class WorkbenchConfig:
     dbt_target: str | None = None   # None: the profile's default target
     lock_timeout: float = 600.0     # seconds a run waits for another run's write lock
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    name: str = ""                  # the project on a shared Prefect server; "" -> folder name
+
+    @property
+    def project(self) -> str:
+        """The project's name where several share one Prefect server: ``[workbench] name``,
+        else the folder's name, in letters, digits, ``-`` and ``_``."""
+        return re.sub(r"[^A-Za-z0-9_-]+", "-", self.name or self.root.name).strip("-") or "project"
 
     def stale_answers(self, source: str) -> tuple[str, ...]:
         """What the service does when ``source`` goes past its SLA."""
@@ -156,6 +163,7 @@ def load_config(root: Path | str | None = None) -> WorkbenchConfig:
         dbt_target=main.get("dbt_target"),
         lock_timeout=float(main.get("lock_timeout", 600)),
         service=_service(data.get("service", {}), file),
+        name=str(main.get("name", "")),
     )
 
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .freshness import human
-from .service import SERVICE_FILE     # in config.state_dir while ``workbench serve`` runs
+from .service import SERVICE_FILE, project_tag   # service.json: while serve runs
 
 if TYPE_CHECKING:
     from .config import WorkbenchConfig
@@ -42,7 +42,6 @@ TAG = "workbench"               # every deployment the service registers carries
 ACTIVE = ("PENDING", "RUNNING", "CANCELLING")   # state types of work under way
 MAX_QUEUED = 200                # Prefect's default page limit
 
-_TAGGED = {"tags": {"all_": [TAG]}}
 _COLOURS = {"COMPLETED": "#1a7f37", "FAILED": "#cf222e", "CRASHED": "#cf222e",
             "RUNNING": "#0969da", "CANCELLING": "#9a6700", "Late": "#9a6700",
             "ready": "#1a7f37", "ONLINE": "#1a7f37", "READY": "#1a7f37", "warn": "#9a6700",
@@ -65,15 +64,14 @@ class ServiceFile:
 
 @dataclass(frozen=True)
 class DeploymentInfo:
-    """One deployment tagged ``workbench``."""
+    """One deployment of this project (tagged ``workbench-project:<name>``)."""
 
     flow: str                       # e.g. "workbench-load"
-    name: str                       # e.g. "load-events"
+    name: str                       # e.g. "load-events@sales"
     status: str                     # "ready": a runner or worker polled for it lately
     paused: bool
     work_pool: str | None           # None: served by the ``workbench serve`` process itself
     last_polled: datetime | None    # UTC
-    project: str | None             # its ``root`` parameter: the project it runs
 
     @property
     def full_name(self) -> str:
@@ -85,7 +83,7 @@ class FlowRunInfo:
     """One flow run of a workbench deployment."""
 
     name: str                       # Prefect's run name ("load events" once it starts)
-    deployment: str | None          # the deployment's name, e.g. "load-events"
+    deployment: str | None          # the deployment's name, e.g. "load-events@sales"
     state: str                      # Prefect's state name: "Completed", "Late", "Running"...
     state_type: str                 # COMPLETED, FAILED, CRASHED, RUNNING, SCHEDULED, ...
     expected_start_time: datetime | None    # UTC, like every time here
@@ -130,7 +128,7 @@ class ServerStatus:
     found_by: str                   # "PREFECT_API_URL", "service.json" or "argument"
     reachable: bool
     checked_at: datetime            # UTC; ages in the rendering are relative to it
-    root: str                       # this project, to tell its deployments from others'
+    project: str                    # this project's name; only its deployments are shown
     error: str | None = None        # why the server could not be read (all of it or a part)
     version: str | None = None      # the server's Prefect version
     service: ServiceFile | None = None       # a live ``workbench serve`` of this project
@@ -149,12 +147,6 @@ class ServerStatus:
     def waiting(self) -> list[FlowRunInfo]:
         """Queued runs not yet running: pending, or scheduled and due (or late)."""
         return [r for r in self.queued if not r.running]
-
-    @property
-    def other_projects(self) -> list[str]:
-        """Projects other than this one whose deployments share the names on this server."""
-        return sorted({d.project for d in self.deployments
-                       if d.project and d.project != self.root})
 
     @property
     def ui_url(self) -> str | None:
@@ -185,7 +177,7 @@ class ServerStatus:
         title = f"Prefect server {self.api_url}"
         if self.version:
             title += f" (Prefect {self.version})"
-        title += f" · found by {self.found_by}"
+        title += f" · found by {self.found_by} · project {self.project}"
         lines = [title]
         if self.service:
             lines.append(_served_by(self.service))
@@ -195,8 +187,6 @@ class ServerStatus:
             lines.append(f"partly read: {self.error}")
         elif self.ui_url:
             lines.append(f"UI {self.ui_url}")
-        if self.other_projects:
-            lines.append("deployments of another project: " + ", ".join(self.other_projects))
         return lines
 
     def _sections(self) -> list[tuple[str, Sequence[str], list[tuple], int | None]]:
@@ -312,16 +302,17 @@ def read(config: WorkbenchConfig, *, api_url: str | None = None, limit: int = 10
     api_url = api_url.rstrip("/")
     facts: dict[str, Any] = {"reachable": False}
     try:
-        facts.update(_ask(api_url, limit, timeout, service))
+        facts.update(_ask(api_url, limit, timeout, service,
+                          {"tags": {"all_": [TAG, project_tag(config)]}}))
     except Exception as error:  # noqa: BLE001 - an unreadable server is reported, not raised
         facts["error"] = _describe(error)
     return ServerStatus(api_url=api_url, found_by=found_by, checked_at=_now(),
-                        root=str(config.root), service=service, stale=_late(config, freshness),
+                        project=config.project, service=service, stale=_late(config, freshness),
                         **facts)
 
 
-def _ask(api_url: str, limit: int, timeout: float, service: ServiceFile | None
-         ) -> dict[str, Any]:
+def _ask(api_url: str, limit: int, timeout: float, service: ServiceFile | None,
+         ours: dict) -> dict[str, Any]:
     """Every fact the server gives; ``reachable`` as soon as it answered once."""
     import httpx
 
@@ -336,15 +327,16 @@ def _ask(api_url: str, limit: int, timeout: float, service: ServiceFile | None
         facts["version"] = str(call("GET", "admin/version"))
         facts["reachable"] = True
         try:
-            facts.update(_work(call, limit, service))
+            facts.update(_work(call, limit, service, ours))
         except Exception as error:  # noqa: BLE001 - keep what the server gave
             facts["error"] = _describe(error)
     return facts
 
 
-def _work(call: Callable[..., Any], limit: int, service: ServiceFile | None
+def _work(call: Callable[..., Any], limit: int, service: ServiceFile | None, ours: dict
           ) -> dict[str, Any]:
-    raw = call("POST", "deployments/filter", {"deployments": _TAGGED, "limit": MAX_QUEUED})
+    """This project's deployments (``ours``: a filter on its tags), their runs, the pools."""
+    raw = call("POST", "deployments/filter", {"deployments": ours, "limit": MAX_QUEUED})
     flow_ids = sorted({d["flow_id"] for d in raw})
     flows = {f["id"]: f["name"] for f in call(
         "POST", "flows/filter", {"flows": {"id": {"any_": flow_ids}}})} if flow_ids else {}
@@ -352,23 +344,22 @@ def _work(call: Callable[..., Any], limit: int, service: ServiceFile | None
         (DeploymentInfo(flow=flows.get(d["flow_id"], "?"), name=d["name"],
                         status=(d.get("status") or "NOT_READY").lower().replace("_", " "),
                         paused=bool(d.get("paused")), work_pool=d.get("work_pool_name"),
-                        last_polled=_time(d.get("last_polled")),
-                        project=(d.get("parameters") or {}).get("root"))
+                        last_polled=_time(d.get("last_polled")))
          for d in raw), key=lambda d: (d.flow, d.name)))
     names = {d["id"]: d["name"] for d in raw}
 
     now = _now().isoformat()
     recent = call("POST", "flow_runs/filter", {
-        "sort": "START_TIME_DESC", "limit": limit, "deployments": _TAGGED,
+        "sort": "START_TIME_DESC", "limit": limit, "deployments": ours,
         # not waiting, and not a cancelled run that was due only later
         "flow_runs": {"state": {"type": {"not_any_": ["SCHEDULED", "PENDING"]}},
                       "expected_start_time": {"before_": now}}})
     active = call("POST", "flow_runs/filter", {
-        "sort": "EXPECTED_START_TIME_ASC", "limit": MAX_QUEUED, "deployments": _TAGGED,
+        "sort": "EXPECTED_START_TIME_ASC", "limit": MAX_QUEUED, "deployments": ours,
         "flow_runs": {"state": {"type": {"any_": list(ACTIVE)}}}})
     # a scheduled run counts once it is due or late; a check scheduled for later is not work
     due = call("POST", "flow_runs/filter", {
-        "sort": "EXPECTED_START_TIME_ASC", "limit": MAX_QUEUED, "deployments": _TAGGED,
+        "sort": "EXPECTED_START_TIME_ASC", "limit": MAX_QUEUED, "deployments": ours,
         "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}},
                       "expected_start_time": {"before_": now}}})
 

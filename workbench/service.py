@@ -6,8 +6,9 @@ One long-lived process that
   (database and home under ``.workbench/prefect-server/``) and stops it on exit;
 * registers deployments declared here, in code:
 
-  - ``workbench-load/load-<source>``, one per source, triggered by the event
-    ``workbench.file.arrived`` about resource ``workbench.source.<source>``. It stages the new
+  - ``workbench-load/load-<source>@<project>``, one per source, triggered by the event
+    ``workbench.file.arrived`` about resource ``workbench.source.<source>`` of this project
+    (label ``workbench.project``: projects can share a server). It stages the new
     files outside the write lock (``loaders.stage``), then runs
     ``Workbench(root).run(select="source:<source>")`` (the load only) and, when that loaded
     something, emits ``workbench.source.loaded`` (same resource; payload rows, files, run_id);
@@ -70,14 +71,22 @@ SERVICE_FILE = "service.json"       # under .workbench/ while `workbench serve` 
 SERVER_START_TIMEOUT = 120.0
 
 
-def resource(source: str) -> dict[str, str]:
-    """The Prefect event resource of a source: ``workbench.source.<name>``."""
+def resource(config: WorkbenchConfig, source: str) -> dict[str, str]:
+    """The Prefect event resource of a source: ``workbench.source.<name>``, labelled with
+    its project so that triggers answer only their own project's events."""
     return {"prefect.resource.id": f"{RESOURCE_PREFIX}{source}",
-            "prefect.resource.name": source, "workbench.source": source}
+            "prefect.resource.name": source, "workbench.source": source,
+            "workbench.project": config.project}
 
 
-def load_deployment_name(source: str) -> str:
-    return f"load-{source}"
+def deployment_name(config: WorkbenchConfig, name: str) -> str:
+    """``load-events@sales``: projects sharing a server keep their deployments apart."""
+    return f"{name}@{config.project}"
+
+
+def project_tag(config: WorkbenchConfig) -> str:
+    """The tag on every deployment of this project (``wb.server()`` filters on it)."""
+    return f"workbench-project:{config.project}"
 
 
 # -- the flows the deployments run --------------------------------------------------------------
@@ -102,7 +111,7 @@ def _flows() -> dict[str, Any]:
         node = result.node(source)
         loaded = node.status == "success"
         if loaded:
-            emit_event(SOURCE_LOADED, resource=resource(source),
+            emit_event(SOURCE_LOADED, resource=resource(workbench.config, source),
                        payload={"rows": node.rows, "files": (node.metrics or {}).get("files"),
                                 "run_id": result.run_id})
         result.raise_for_failures()
@@ -141,7 +150,7 @@ def _flows() -> dict[str, Any]:
             .to_dict(orient="records"))
         announced = newly_stale(report, memory)
         for item in announced:
-            emit_event(SOURCE_STALE, resource=resource(item.source), payload={
+            emit_event(SOURCE_STALE, resource=resource(workbench.config, item.source), payload={
                 "state": item.state, "age_seconds": item.age.total_seconds(),
                 "error_after_seconds": item.error_after.total_seconds(),
                 "last_loaded_at": item.last_loaded_at.isoformat()})
@@ -200,49 +209,49 @@ def deployments(config: WorkbenchConfig) -> list:
 
     flows = _flows()
     root = str(config.root)
+    ours = {"workbench.project": config.project}
+    common = {"tags": ["workbench", project_tag(config)],
+              "entrypoint_type": EntrypointType.MODULE_PATH}
+    from_event = {"root": root, "source": "{{ event.resource['workbench.source'] }}"}
     declared = []
     for source in config.sources:
         declared.append(flows["load_source"].to_deployment(
-            name=load_deployment_name(source.name),
+            name=deployment_name(config, f"load-{source.name}"),
             parameters={"root": root, "source": source.name},
             triggers=[DeploymentEventTrigger(
                 name=f"workbench: {source.name} file arrived",
                 expect={FILE_ARRIVED},
-                match={"prefect.resource.id": f"{RESOURCE_PREFIX}{source.name}"},
+                match={"prefect.resource.id": f"{RESOURCE_PREFIX}{source.name}", **ours},
                 parameters={"root": root, "source": source.name})],
             description=f"Load new files of source {source.name} into the warehouse.",
-            tags=["workbench"], entrypoint_type=EntrypointType.MODULE_PATH))
+            **common))
     declared.append(flows["build_downstream"].to_deployment(
-        name=BUILD_DEPLOYMENT,
+        name=deployment_name(config, BUILD_DEPLOYMENT),
         parameters={"root": root},
         triggers=[DeploymentEventTrigger(
-            name="workbench: source loaded",
-            expect={SOURCE_LOADED},
-            match={"prefect.resource.id": f"{RESOURCE_PREFIX}*"},
-            parameters={"root": root,
-                        "source": "{{ event.resource['workbench.source'] }}"})],
+            name="workbench: source loaded", expect={SOURCE_LOADED},
+            match={"prefect.resource.id": f"{RESOURCE_PREFIX}*", **ours},
+            parameters=from_event)],
         description="Build what is downstream of a source that just loaded new data.",
-        tags=["workbench"], entrypoint_type=EntrypointType.MODULE_PATH))
+        **common))
     declared.append(flows["check_freshness"].to_deployment(
-        name=FRESHNESS_DEPLOYMENT, parameters={"root": root},
+        name=deployment_name(config, FRESHNESS_DEPLOYMENT), parameters={"root": root},
         interval=config.service.freshness_every,
         # One at a time; checks that fell due while nobody served them are dropped, not run
         # all at once when serving starts again.
         concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy="CANCEL_NEW"),
         description="Compare every source with its SLA; emit workbench.source.stale.",
-        tags=["workbench"], entrypoint_type=EntrypointType.MODULE_PATH))
+        **common))
     answered = [s.name for s in config.sources if config.stale_answers(s.name)]
     declared.append(flows["answer_stale"].to_deployment(
-        name=ANSWER_DEPLOYMENT, parameters={"root": root},
+        name=deployment_name(config, ANSWER_DEPLOYMENT), parameters={"root": root},
         triggers=[DeploymentEventTrigger(
-            name="workbench: source stale",
-            expect={SOURCE_STALE},
-            match={"prefect.resource.id": [f"{RESOURCE_PREFIX}{name}" for name in answered]},
-            parameters={"root": root,
-                        "source": "{{ event.resource['workbench.source'] }}"})]
-        if answered else [],
+            name="workbench: source stale", expect={SOURCE_STALE},
+            match={"prefect.resource.id": [f"{RESOURCE_PREFIX}{name}" for name in answered],
+                   **ours},
+            parameters=from_event)] if answered else [],
         description="Answer a stale source as [service] on_stale says: reload, notify, run.",
-        tags=["workbench"], entrypoint_type=EntrypointType.MODULE_PATH))
+        **common))
     return declared
 
 
@@ -382,7 +391,7 @@ async def _serve(config: WorkbenchConfig, declared: list, api_url: str, pool: st
         for deployment in declared:
             await runner.aadd_deployment(deployment)
 
-    watcher = LandingWatcher(config, _emitter(api_url), interval=watch_interval,
+    watcher = LandingWatcher(config, _emitter(config, api_url), interval=watch_interval,
                              known=_loaded_files(config))
     loop = asyncio.get_running_loop()
     signals = []
@@ -455,14 +464,14 @@ def _write_record(config: WorkbenchConfig, api_url: str, pool: str | None) -> No
     partial.replace(record)
 
 
-def _emitter(api_url: str):
+def _emitter(config: WorkbenchConfig, api_url: str):
     """``on_arrival`` for the watcher: emit ``workbench.file.arrived`` to this server."""
     from prefect.events import emit_event
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     def emit(arrival) -> None:
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
-            event = emit_event(FILE_ARRIVED, resource=resource(arrival.source),
+            event = emit_event(FILE_ARRIVED, resource=resource(config, arrival.source),
                                payload={"path": arrival.relative, "size": arrival.size})
         if event is None:
             raise RuntimeError(f"Prefect did not accept event {FILE_ARRIVED}")
