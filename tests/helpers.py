@@ -1,4 +1,5 @@
-"""Small builders of landing files for tests, and a patient POST to a Prefect server."""
+"""Small builders of landing files and project configs for tests, and a patient POST to a
+Prefect server."""
 
 from __future__ import annotations
 
@@ -36,4 +37,22 @@ def post(url: str, body: dict):
         time.sleep(0.5)
     response.raise_for_status()
     return response
+
+
+def edit_config(project: Path, *replacements: tuple[str, str]) -> None:
+    """Replace text in the project's workbench.toml; each old text must be there."""
+    config = project / "workbench.toml"
+    text = config.read_text()
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    config.write_text(text)
+
+
+def read_invoices_with(project: Path, reader_file: str, code: str) -> None:
+    """Give the sample project's invoices source a reader of the test's own (``code``, with
+    a ``read(con, path, options, types)``), written to ``reader_file`` in the project."""
+    (project / reader_file).write_text(code)
+    edit_config(project, ('path = "invoices/*.csv"\nformat = "csv"',
+                          f'path = "invoices/*.csv"\nreader = "{reader_file}:read"'))
 

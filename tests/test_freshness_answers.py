@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from helpers import edit_config
 
 from workbench import ConfigError
 from workbench.config import load_config
@@ -18,10 +19,10 @@ from workbench.freshness import newly_stale, notify_stale, remember
 
 
 def _configure(project, service: str, source_line: str = "") -> None:
+    edit_config(project, ('primary_key = "invoice_id"\n',
+                          f'primary_key = "invoice_id"\n{source_line}'))
     config = project / "workbench.toml"
-    text = config.read_text().replace('primary_key = "invoice_id"\n',
-                                      f'primary_key = "invoice_id"\n{source_line}')
-    config.write_text(text + "\n" + service)
+    config.write_text(config.read_text() + "\n" + service)
 
 
 def test_stale_answers_default_to_the_service_and_a_source_can_have_its_own(project):

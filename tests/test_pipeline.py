@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import read_invoices_with
 
 from workbench import ConfigError, Workbench
 
@@ -201,11 +202,7 @@ def read(con, path, options, types=None):
 
 
 def test_slow_source_does_not_hold_up_the_marts_of_other_sources(project):
-    (project / "slow_reader.py").write_text(SLOW_READER)
-    config = project / "workbench.toml"
-    config.write_text(config.read_text().replace(
-        'path = "invoices/*.csv"\nformat = "csv"',
-        'path = "invoices/*.csv"\nreader = "slow_reader.py:read"'))
+    read_invoices_with(project, "slow_reader.py", SLOW_READER)
 
     result = Workbench(project).run()
 

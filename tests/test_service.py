@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from conftest import make_project
-from helpers import post, write_events
+from helpers import edit_config, post, read_invoices_with, write_events
 
 from workbench import Workbench
 from workbench.config import load_config
@@ -78,18 +78,13 @@ def read(con, path, options, types=None):
 """
 
 
-def _served_project(tmp_path: Path, prefect_server: str, config_changes=(), files=None):
-    """A project built once (in a subprocess, as a person would) and the environment to
-    serve it with: the test's Prefect server, a client home of its own."""
+def _served_project(tmp_path: Path, prefect_server: str, prepare=None):
+    """A project (changed by ``prepare(root)`` first) built once, in a subprocess, as a
+    person would, and the environment to serve it with: the test's Prefect server, a client
+    home of its own."""
     root = make_project(tmp_path / "project")
-    for name, text in (files or {}).items():
-        (root / name).write_text(text)
-    config = root / "workbench.toml"
-    text = config.read_text()
-    for old, new in config_changes:
-        assert old in text, old
-        text = text.replace(old, new)
-    config.write_text(text)
+    if prepare is not None:
+        prepare(root)
     env = {**os.environ, "PREFECT_API_URL": prefect_server,
            "PREFECT_HOME": str(tmp_path / "client-home"),
            "WORKBENCH_TEST_RELEASE": str(tmp_path / "release")}
@@ -149,15 +144,16 @@ def _print_timeline(flows: list[dict], since: float) -> None:
 
 def test_served_project_rebuilds_each_sources_marts_while_a_slow_source_loads(
         tmp_path, prefect_server):
-    root, env = _served_project(tmp_path, prefect_server, [
-        ('path = "invoices/*.csv"\nformat = "csv"',
-         'path = "invoices/*.csv"\nreader = "slow_reader.py:read"'),
-        ('primary_key = "user_id"\nwarn_after = "2d"\nerror_after = "7d"',
-         'primary_key = "user_id"\nwarn_after = "1s"\nerror_after = "2s"'),
-        ("[steps.classify_messages]", '[service]\nfreshness_every = "10s"\n'
-                                      'notify_to = "ops@example.com"\n\n'
-                                      "[steps.classify_messages]")],
-        files={"slow_reader.py": SLOW_READER})
+    def slow_invoices_and_late_users(root: Path) -> None:
+        read_invoices_with(root, "slow_reader.py", SLOW_READER)
+        edit_config(root, (
+            'primary_key = "user_id"\nwarn_after = "2d"\nerror_after = "7d"',
+            'primary_key = "user_id"\nwarn_after = "1s"\nerror_after = "2s"'), (
+            "[steps.classify_messages]",
+            '[service]\nfreshness_every = "10s"\nnotify_to = "ops@example.com"\n\n'
+            "[steps.classify_messages]"))
+
+    root, env = _served_project(tmp_path, prefect_server, slow_invoices_and_late_users)
     user = int(_query(root, "select min(user_id) from user_engagement"))
     events_before = int(_query(root, "select sum(events) from user_engagement"))
     revenue_before = float(_query(root, "select sum(invoices) from revenue_by_month"))

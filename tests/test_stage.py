@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import write_events
+from helpers import read_invoices_with, write_events
 
 from workbench import Workbench
 from workbench.config import load_config
@@ -23,11 +23,7 @@ def read(con, path, options, types=None):
 
 @pytest.fixture
 def loaded(project):
-    (project / "counting_reader.py").write_text(COUNTING_READER)
-    config = project / "workbench.toml"
-    config.write_text(config.read_text().replace(
-        'path = "invoices/*.csv"\nformat = "csv"',
-        'path = "invoices/*.csv"\nreader = "counting_reader.py:read"'))
+    read_invoices_with(project, "counting_reader.py", COUNTING_READER)
     Workbench(project).run(select="source:*").raise_for_failures()
     (project / "reads.log").unlink()
     return project

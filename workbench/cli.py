@@ -147,17 +147,20 @@ def tables(ctx: click.Context) -> None:
 def status(ctx: click.Context) -> None:
     """Sources (files, last load, pending dbt work), freshness against SLAs, last runs, and
     what the Prefect server serving the project is doing (PREFECT_API_URL or `serve`)."""
+    from . import server_status
+
     wb = _workbench(ctx)
     click.echo(f"project   {wb.config.root}\nwarehouse {wb.config.warehouse}")
     click.echo(repr(wb.status()))
+    freshness = wb.freshness()
     click.echo("\nfreshness:")
-    click.echo(repr(wb.freshness()))
+    click.echo(repr(freshness))
     history = wb.history(limit=5)
     if len(history):
         click.echo("\nlast runs:")
         for row in history.runs.itertuples():
             click.echo(f"  {row.run_id}  {row.status:<8} {row.summary}")
-    server = wb.server()
+    server = server_status.read(wb.config, freshness=lambda: freshness)   # judged once
     if server is None:
         click.echo("\nservice: not served (no PREFECT_API_URL, no `workbench serve` running)")
     else:

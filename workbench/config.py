@@ -37,7 +37,8 @@ MODES = ("append", "replace")
 # What the service may do when a source is past its SLA: load it again (the files may have
 # arrived without the watcher seeing them), write an alert through the delivery channel, or
 # run a selection of the pipeline ("run:export_user_engagement").
-STALE_ANSWERS = ("reload", "notify", "run:<selection>")
+STALE_ANSWERS = ("reload", "notify")
+RUN_ANSWER = "run:"
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -240,10 +241,11 @@ def _service(spec: Any, file: Path) -> ServiceConfig:
 def _answers(value: Any, where: str) -> tuple[str, ...]:
     answers = (value,) if isinstance(value, str) else tuple(value)
     for answer in answers:
-        if not isinstance(answer, str) or answer not in ("reload", "notify") and not (
-                answer.startswith("run:") and answer.removeprefix("run:").strip()):
+        if not isinstance(answer, str) or answer not in STALE_ANSWERS and not (
+                answer.startswith(RUN_ANSWER) and answer.removeprefix(RUN_ANSWER).strip()):
             raise ConfigError(f"{where}: on_stale answer {answer!r} must be one of "
-                              f"{', '.join(STALE_ANSWERS)}", value=answer)
+                              f"{', '.join(STALE_ANSWERS)}, {RUN_ANSWER}<selection>",
+                              value=answer)
     return answers
 
 

@@ -11,7 +11,6 @@ from .catalogue import Listing
 from .config import WorkbenchConfig
 
 
-
 @dataclass(frozen=True)
 class SourceFreshness:
     source: str
@@ -124,4 +123,3 @@ def notify_stale(config: WorkbenchConfig, item: SourceFreshness) -> str:
     finally:
         delivery.close()
     return message.key
-

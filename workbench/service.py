@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from . import environment
-from .config import WorkbenchConfig, load_config
+from .config import RUN_ANSWER, WorkbenchConfig, load_config
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def _flows() -> dict[str, Any]:
                     done[answer] = (notify_stale(workbench.config, item)
                                     if item.state == "stale" else f"not sent: {item.state}")
                 else:
-                    result = workbench.run(select=answer.removeprefix("run:").strip(),
+                    result = workbench.run(select=answer.removeprefix(RUN_ANSWER).strip(),
                                            trigger="service")
                     result.raise_for_failures()
                     done[answer] = result.summary()

@@ -25,6 +25,7 @@ from .loaders.scan import is_landing_file
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Arrival:
     """A complete new or changed file under a source's glob."""
