@@ -6,6 +6,8 @@
      ├── TableNotFoundError    unknown or malformed table name (lists close matches)
      ├── WarehouseBusyError    another process holds the warehouse for writing too long
      ├── RunFailed             raised by RunResult.raise_for_failures()
+     ├── ServiceError          workbench serve could not start its Prefect server, emit an
+                               event, or answer a stale source (names server log / source)
      └── ClassifierError       a message the classifier could not label (names the message
                                and endpoint; in workbench.community.classify, next to its use)
 
@@ -24,6 +26,7 @@ __all__ = [
     "TableNotFoundError",
     "WarehouseBusyError",
     "RunFailed",
+    "ServiceError",
 ]
 
 
@@ -81,3 +84,9 @@ class RunFailed(WorkbenchError):
 
     def __init__(self, message: str, *, result: Any = None) -> None:
         super().__init__(message, result=result)
+
+
+class ServiceError(WorkbenchError):
+    """``workbench serve`` failed at something of its own: its Prefect server did not start
+    (attribute ``log``: the server's log file), Prefect refused an event (``event``), or a
+    stale source's answers failed (``source``, ``failed``: answer -> error)."""
