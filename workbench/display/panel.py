@@ -40,11 +40,12 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from html import escape
 from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
+
+from .panel_view import _border, _button, _html, _kind, _label_line, _Row, _service, _state, \
+    _static_html, _status, _table, _title
 
 if TYPE_CHECKING:
     from ..api import Workbench
@@ -53,17 +54,10 @@ if TYPE_CHECKING:
 
 __all__ = ["RunCancelled", "WorkbenchPanel", "panel"]
 
-_BUTTON = "150px"        # every button
 _FIELD = "330px"         # the source dropdown and the selection box, label included
 _WIDTH = "860px"        # the panel's width: the node table and result fit in it
 _LABEL = {"description_width": "70px"}
 _TICK = 1.0             # seconds between refreshes of the status line while running
-
-_COLOURS = {"queued": "#6e7781", "running": "#0969da", "done": "#1a7f37", "failed": "#cf222e",
-            "skipped": "#9a6700", "cancelled": "#6e7781"}
-_FONT = "font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px"
-_CELL = "padding:2px 10px;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top"
-_NUM = _CELL.replace("text-align:left", "text-align:right")
 
 
 class RunCancelled(Exception):
@@ -96,21 +90,6 @@ def panel(wb: Workbench) -> WorkbenchPanel:
         panel(wb)         # in a notebook cell; the run goes on while you use other cells
     """
     return WorkbenchPanel(wb)
-
-
-@dataclass
-class _Row:
-    """One line of the node table."""
-
-    id: str
-    name: str
-    kind: str
-    parents: frozenset[str]
-    state: str = "queued"       # queued | running | done | failed | skipped | cancelled
-    rows: int | None = None
-    seconds: float | None = None
-    note: str = ""
-    worked: bool = False        # it did work, so what reads it will run too
 
 
 class WorkbenchPanel(widgets.VBox):
@@ -151,16 +130,10 @@ class WorkbenchPanel(widgets.VBox):
         self.result = _html("workbench-result", "")
         self.result.layout.overflow = "auto"      # a long message scrolls, not spills
         root = wb.config.root
-        title = _html("workbench-title",
-                      f"<div style='line-height:1.4'><span style='font-size:14px'><b>Workbench"
-                      f"</b> &middot; {escape(root.name)}</span> <span style='color:#57606a;"
-                      f"font-size:11px'>{escape(str(root))}</span></div>")
-        # laid out like the Source and Select rows: a label, then what the button does
+        title = _html("workbench-title", _title(root.name, str(root)))
         everything = _html("workbench-everything",
-                           f"<div style='display:flex;line-height:1.4'><span style='width:"
-                           f"{_LABEL['description_width']};flex:none;text-align:right;"
-                           f"padding-right:8px'>All</span><span style='color:#57606a'>"
-                           f"load what changed, build what is stale</span></div>")
+                           _label_line("All", _LABEL["description_width"],
+                                       "load what changed, build what is stale"))
         everything.layout.width = _FIELD
 
         self.run_all.on_click(lambda _: self._start("all"))
@@ -181,7 +154,7 @@ class WorkbenchPanel(widgets.VBox):
              line(self.full_refresh, self.cancel),
              self.status, self.service, self.progress, self.result],
             layout=widgets.Layout(width=_WIDTH, padding="8px 12px", grid_gap="4px",
-                                  border="1px solid #d0d7de"))
+                                  border=_border()))
         self.add_class("workbench-panel")
         self._lock = threading.Lock()     # guards the fields below; callbacks come from threads
         self._run: _Run | None = None     # the run this panel shows
@@ -349,8 +322,7 @@ class WorkbenchPanel(widgets.VBox):
         data = super()._repr_mimebundle_(**kwargs)
         line = self._static_line()
         data["text/plain"] = line
-        data["text/html"] = (f"<div class='workbench-panel-static'><b>Workbench panel</b> "
-                             f"&middot; {escape(line)}</div>")
+        data["text/html"] = _static_html(line)
         return data
 
     def _static_line(self) -> str:
@@ -458,102 +430,3 @@ class _Run:
         if not self.finished():
             text += " (the first run of a kernel also starts Prefect: a few seconds)"
         return f"{text} · {elapsed:.0f}s"
-
-
-# -- HTML ----------------------------------------------------------------------------------------
-def _button(text: str, icon: str, style: str, css: str, tooltip: str) -> widgets.Button:
-    button = widgets.Button(description=text, icon=icon, button_style=style,
-                            tooltip=tooltip, layout=widgets.Layout(width=_BUTTON))
-    button.add_class(css)
-    return button
-
-
-def _html(css: str, value: str) -> widgets.HTML:
-    """An HTML widget that takes no room while it is empty."""
-    html = widgets.HTML(value, layout=widgets.Layout(width="100%",
-                                                     display=None if value else "none"))
-    html.add_class(css)
-    html.observe(lambda change: setattr(html.layout, "display",
-                                        None if change["new"] else "none"), "value")
-    return html
-
-
-def _kind(kind: object) -> str:
-    """dbt's kinds are enums; show and compare their plain names."""
-    return str(getattr(kind, "value", kind))
-
-
-def _state(node: NodeResult) -> tuple[str, str]:
-    """The row state for a finished node, and a short note."""
-    message = (node.message or "").strip().splitlines()[0] if node.message else ""
-    if node.failed:
-        return "failed", message or node.status
-    if node.status == "skipped":
-        if message.startswith("skipped:") or _kind(node.kind) != "source":
-            return "skipped", message.removeprefix("skipped: ") or "skipped"
-        return "done", message or "nothing new"     # a source with no new files
-    return "done", "warn: " + message if node.status == "warn" else message
-
-
-def _short(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _status(state: str, text: str) -> str:
-    colour = _COLOURS.get(state, {"finished": _COLOURS["done"], "error": _COLOURS["failed"],
-                                  "idle": "#57606a"}.get(state, "#57606a"))
-    return (f"<div class='workbench-status-line' data-state='{escape(state)}' "
-            f"style='{_FONT};line-height:1.5;padding:6px 0 2px'><span style='color:{colour};font-weight:600'>"
-            f"&#9679; {escape(state)}</span> &middot; {escape(text)}</div>")
-
-
-def _service(state: str, text: str) -> str:
-    colour = {"served": _COLOURS["done"], "unreachable": _COLOURS["failed"]}.get(state,
-                                                                                 "#57606a")
-    return (f"<div class='workbench-service-line' data-state='{escape(state)}' "
-            f"style='{_FONT};line-height:1.5;color:#57606a'><span style='color:{colour};"
-            f"font-weight:600'>&#9679; {escape(state)}</span> &middot; {escape(text)}</div>")
-
-
-def _badge(state: str) -> str:
-    return (f"<span class='workbench-state' style='color:{_COLOURS.get(state, '#57606a')};"
-            f"font-weight:600'>{escape(state)}</span>")
-
-
-def _table(run: _Run) -> str:
-    """The node table; dbt tests folded into one line (there are many, and they are quick)."""
-    with run.lock:
-        every = [replace(r) for r in run.rows.values()]
-    rows = [r for r in every if r.kind != "test"]
-    tests = [r for r in every if r.kind == "test"]
-    body = [_tr(r.id, r.name, r.kind, r.state, r.rows, r.seconds, r.note) for r in rows]
-    if tests:
-        states = {s: sum(t.state == s for t in tests) for s in _COLOURS}
-        state = ("failed" if states["failed"] else "running" if states["running"]
-                 else "queued" if states["queued"] else "cancelled" if states["cancelled"]
-                 else "skipped" if states["skipped"] == len(tests) else "done")
-        note = ", ".join(f"{count} {s}" for s, count in states.items() if count)
-        failed = [t.name for t in tests if t.state == "failed"][:3]
-        if failed:
-            note += ": " + ", ".join(failed)
-        seconds = sum(t.seconds or 0 for t in tests)
-        body.append(_tr("dbt-tests", f"{len(tests)} dbt tests", "test", state, None,
-                        seconds if seconds else None, note))
-    head = "".join(f"<th style='{_CELL}'>{h}</th>"
-                   for h in ("node", "kind", "state", "rows", "seconds", "note"))
-    return (f"<table class='workbench-nodes' style='border-collapse:collapse;{_FONT};"
-            f"line-height:1.5;width:100%'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
-            f"</table>")
-
-
-def _tr(node_id: str, name: str, kind: str, state: str, rows: int | None,
-        seconds: float | None, note: str) -> str:
-    cells = (f"<td style='{_CELL}'>{escape(name)}</td><td style='{_CELL}'>{escape(kind)}</td>"
-             f"<td style='{_CELL}'>{_badge(state)}</td>"
-             f"<td style='{_NUM}'>{'' if rows is None else f'{rows:,}'}</td>"
-             f"<td style='{_NUM}'>{'' if seconds is None else f'{seconds:.2f}'}</td>"
-             f"<td style='{_CELL};color:#57606a' title='{escape(note)}'>"
-             f"{escape(_short(note))}</td>")
-    return (f"<tr class='workbench-node-row workbench-node-{escape(state)}' "
-            f"data-node='{escape(node_id)}' data-state='{escape(state)}'>{cells}</tr>")
-
