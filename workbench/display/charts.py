@@ -18,15 +18,11 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import theme
+from .theme import FAINT, INK, MUTED, RULE, fill, stroke
+
 if TYPE_CHECKING:
     import pandas as pd
-
-# Shared with lineage.py: one palette for every picture.
-FONT = ("ui-sans-serif,system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif")
-STATUS_COLOURS = {"success": "#1a7f37", "error": "#cf222e", "fail": "#cf222e",
-                  "warn": "#bf8700", "skipped": "#8c959f"}
-NO_STATUS = "#afb8c1"
-INK, MUTED, RULE = "#1f2328", "#656d76", "#d0d7de"
 
 GANTT_ROWS = 60        # bars drawn before the rest are counted
 GANTT_WIDTH = 760
@@ -41,7 +37,7 @@ class Chart:
     title: str = ""
 
     def _repr_html_(self) -> str:
-        head = (f'<div style="font:600 13px {FONT};margin:6px 0 2px">{esc(self.title)}</div>'
+        head = (f'<div style="font:600 13px {theme.SANS};margin:6px 0 2px">{esc(self.title)}</div>'
                 if self.title else "")
         return f'<div>{head}<div style="max-width:100%;overflow-x:auto">{self.svg}</div></div>'
 
@@ -90,44 +86,44 @@ def gantt(nodes: list[dict[str, Any]], *, limit: int = GANTT_ROWS) -> str:
     for i in range(int(math.ceil(span / step)) + 1):
         x = left + i * step * scale
         out.append(f'<line x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 8}" '
-                   f'stroke="{RULE}" stroke-width="1"/>'
+                   f'{stroke(RULE)}/>'
                    f'<text x="{x:.1f}" y="{top - 10}" text-anchor="middle" font-size="10" '
-                   f'fill="{MUTED}">{_seconds(i * step)}</text>')
+                   f'{fill(MUTED)}>{_seconds(i * step)}</text>')
     for row, (node, start, end) in enumerate(shown):
         y = top + row * ROW
         name, status = str(node.get("name", "")), str(node.get("status", ""))
         kind = _kind(node.get("kind"))
-        colour = STATUS_COLOURS.get(status, NO_STATUS)
+        colour = theme.colour(status, FAINT) if status else FAINT
         own = node.get("seconds")
         own = float(own) if isinstance(own, (int, float)) and own == own else None
         tip = f"{kind} {name}: {status}" + (f", {own:.2f}s" if own is not None else "")
         parts = [f'<g class="bar" data-name="{esc(name)}" data-status="{esc(status)}">'
                  f"<title>{esc(tip)}</title>"
                  f'<text x="{left - 8}" y="{y + 13}" text-anchor="end" font-size="11" '
-                 f'fill="{INK}">{esc(_clip(name, (label_w - 16) // 7))}</text>']
+                 f'{fill(INK)}>{esc(_clip(name, (label_w - 16) // 7))}</text>']
         if start is None:
-            parts.append(f'<text x="{left + 4}" y="{y + 13}" font-size="10" fill="{MUTED}" '
+            parts.append(f'<text x="{left + 4}" y="{y + 13}" font-size="10" {fill(MUTED)} '
                          f'font-style="italic">{esc(status or "not started")}</text>')
         else:
             x0, x1 = left + (start - origin) * scale, left + (end - origin) * scale
             width = max(x1 - x0, 2.0)
             parts.append(f'<rect x="{x0:.1f}" y="{y + 4}" width="{width:.1f}" height="11" '
-                         f'rx="2" fill="{colour}" fill-opacity="0.28"/>')
+                         f'rx="2" {fill(colour, 0.28)}/>')
             solid = width if own is None else max(min(own * scale, width), 2.0)
             parts.append(f'<rect x="{x0:.1f}" y="{y + 4}" width="{solid:.1f}" height="11" '
-                         f'rx="2" fill="{colour}"/>')
+                         f'rx="2" {fill(colour)}/>')
             label = _seconds(own if own is not None else end - start, precise=True)
             parts.append(f'<text x="{x0 + width + 4:.1f}" y="{y + 13}" font-size="10" '
-                         f'fill="{MUTED}">{label}</text>')
+                         f'{fill(MUTED)}>{label}</text>')
         parts.append("</g>")
         out.append("".join(parts))
     y = top + len(shown) * ROW
     if hidden > 0:
-        out.append(f'<text x="{left}" y="{y + 13}" font-size="11" fill="{MUTED}">'
+        out.append(f'<text x="{left}" y="{y + 13}" font-size="11" {fill(MUTED)}>'
                    f"… and {hidden} more</text>")
         y += ROW
     if pale:
-        out.append(f'<text x="{left}" y="{y + 16}" font-size="10" fill="{MUTED}">solid: the '
+        out.append(f'<text x="{left}" y="{y + 16}" font-size="10" {fill(MUTED)}>solid: the '
                    f"node's own seconds · pale: the window it ran in (its dbt build batch)"
                    f"</text>")
     out.append("</svg>")
@@ -163,12 +159,12 @@ def durations(frame: pd.DataFrame, *, top: int = 10) -> str:
     width = left + SPARK_W + 250
     height = top_margin + SPARK_ROW * max(len(ranked), 1) + 6
     out = [_svg_open(width, height, "durations"),
-           f'<text x="{left}" y="16" font-size="10" fill="{MUTED}">'
+           f'<text x="{left}" y="16" font-size="10" {fill(MUTED)}>'
            f"{len(runs)} run{'s' if len(runs) != 1 else ''}, oldest → newest</text>",
-           f'<text x="{left + SPARK_W + 12}" y="16" font-size="10" fill="{MUTED}">'
+           f'<text x="{left + SPARK_W + 12}" y="16" font-size="10" {fill(MUTED)}>'
            f"latest · against the median of its earlier runs</text>"]
     if not ranked:
-        out.append(f'<text x="{left}" y="{top_margin + 16}" font-size="11" fill="{MUTED}">'
+        out.append(f'<text x="{left}" y="{top_margin + 16}" font-size="11" {fill(MUTED)}>'
                    f"no timed nodes yet</text></svg>")
         return "".join(out)
     step_x = SPARK_W / max(len(runs) - 1, 1)
@@ -192,26 +188,25 @@ def durations(frame: pd.DataFrame, *, top: int = 10) -> str:
         for (i0, s0, _), (i1, s1, _) in zip(points, points[1:]):
             (x0, y0_), (x1, y1) = xy(i0, s0), xy(i1, s1)
             # A run the node took no part in: dashed and faint rather than a false reading.
-            style = ('stroke="#0969da" stroke-width="1.6"' if i1 == i0 + 1 else
-                     'stroke="#0969da" stroke-opacity="0.45" stroke-width="1.2" '
-                     'stroke-dasharray="3 3"')
+            style = (stroke(theme.ACTIVE, 1.6) if i1 == i0 + 1 else
+                     stroke(theme.ACTIVE, 1.2, extra="stroke-opacity:0.45;stroke-dasharray:3 3"))
             lines.append(f'<line x1="{x0:.1f}" y1="{y0_:.1f}" x2="{x1:.1f}" y2="{y1:.1f}" '
                          f'{style} stroke-linecap="round"/>')
         dots = "".join(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{2.8 if k == len(points) - 1 else 1.9}" '
-            f'fill="{"#cf222e" if bad else "#0969da"}"/>'
+            f'{fill(theme.BAD if bad else theme.ACTIVE)}/>'
             for k, (i, s, bad) in enumerate(points) for x, y in [xy(i, s)])
         tip = f"{name}: " + ", ".join(f"{s:.2f}s" + (" (failed)" if bad else "")
                                       for _, s, bad in points)
         out.append(
             f'<g class="series" data-name="{esc(name)}"><title>{esc(tip)}</title>'
             f'<text x="{left - 8}" y="{y0 + 16}" text-anchor="end" font-size="11" '
-            f'fill="{INK}">{esc(_clip(str(name), (label_w - 16) // 7))}</text>'
+            f'{fill(INK)}>{esc(_clip(str(name), (label_w - 16) // 7))}</text>'
             f'<line x1="{left}" y1="{y0 + SPARK_H}" x2="{left + SPARK_W}" y2="{y0 + SPARK_H}" '
-            f'stroke="{RULE}"/>{"".join(lines)}{dots}'
-            f'<text x="{left + SPARK_W + 12}" y="{y0 + 16}" font-size="11" fill="{INK}">'
+            f'{stroke(RULE)}/>{"".join(lines)}{dots}'
+            f'<text x="{left + SPARK_W + 12}" y="{y0 + 16}" font-size="11" {fill(INK)}>'
             f'{_seconds(latest, precise=True)}</text>'
-            f'<text x="{left + SPARK_W + 62}" y="{y0 + 16}" font-size="11" fill="{colour}">'
+            f'<text x="{left + SPARK_W + 62}" y="{y0 + 16}" font-size="11" {fill(colour)}>'
             f"{esc(change)}</text></g>")
     out.append("</svg>")
     return "".join(out)
@@ -226,7 +221,7 @@ def _change(latest: float, earlier: list[float]) -> tuple[str, str]:
     if median <= 0:
         return "new", MUTED
     ratio = latest / median
-    colour = "#cf222e" if ratio >= 1.5 else "#1a7f37" if ratio <= 0.67 else MUTED
+    colour = theme.BAD if ratio >= 1.5 else theme.GOOD if ratio <= 0.67 else MUTED
     arrow = "▲" if ratio > 1.05 else "▼" if ratio < 0.95 else "≈"
     return f"{arrow} {ratio:.1f}× (median {_seconds(median, precise=True)})", colour
 
@@ -243,8 +238,8 @@ def esc(text: object) -> str:
 def _svg_open(width: float, height: float, css_class: str) -> str:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="workbench-{css_class}" '
             f'width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" '
-            f'font-family="{FONT}" style="max-width:100%;height:auto">'
-            f'<rect width="100%" height="100%" fill="#ffffff"/>')
+            f'font-family="{theme.SANS}" style="max-width:100%;height:auto">'
+            f"{theme.background()}")
 
 
 def _clip(text: str, chars: int) -> str:

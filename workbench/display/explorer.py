@@ -12,9 +12,11 @@ from html import escape
 
 from .. import explore
 from ..errors import WorkbenchError
+from . import theme
 from .html import html_table
 
 PAGE = 25
+MAX_COLUMNS = 30     # a page's columns shown; the rest are in the frame
 _BARS = "▁▂▃▄▅▆▇█"
 
 
@@ -110,12 +112,15 @@ class Explorer:
                                      order_by=self.order.value,
                                      descending=self.descending.value, filters=filters)
         except WorkbenchError as error:
-            self.grid.value = f"<span style='color:#cf222e'>{escape(str(error))}</span>"
+            self.grid.value = f"<span style='color:{theme.BAD}'>{escape(str(error))}</span>"
             return
         self.page_frame = frame
         shown = f"rows {self.offset + 1:,}–{self.offset + len(frame):,} of {self.rows:,}" \
             if len(frame) else "no rows match"
-        self.grid.value = f"<div>{shown}</div>" + frame.to_html(index=False, max_cols=30)
+        columns = [str(c) for c in frame.columns[:MAX_COLUMNS]]
+        self.grid.value = f"<div>{theme.note(shown)}</div>" + html_table(
+            columns, frame.iloc[:, :MAX_COLUMNS].itertuples(index=False), limit=PAGE,
+            css="workbench-page")
 
 
 def _bars(histogram) -> str:
