@@ -8,8 +8,10 @@
      ├── RunFailed             raised by RunResult.raise_for_failures()
      ├── ServiceError          workbench serve could not start its Prefect server, emit an
                                event, or answer a stale source (names server log / source)
+     ├── DeliveryFailed        one message was not delivered (names its key and channel)
+     │    └── ChannelUnavailable   the channel delivers nothing now (server down, bad login)
      └── ClassifierError       a message the classifier could not label (names the message
-                               and endpoint; in workbench.community.classify, next to its use)
+                               and endpoint)
 
 Every error pickles cleanly (``__reduce__``), so it survives Prefect task boundaries and
 subprocesses with its attributes intact.
@@ -26,6 +28,9 @@ __all__ = [
     "TableNotFoundError",
     "WarehouseBusyError",
     "RunFailed",
+    "DeliveryFailed",
+    "ChannelUnavailable",
+    "ClassifierError",
     "ServiceError",
 ]
 
@@ -90,3 +95,30 @@ class ServiceError(WorkbenchError):
     """``workbench serve`` failed at something of its own: its Prefect server did not start
     (attribute ``log``: the server's log file), Prefect refused an event (``event``), or a
     stale source's answers failed (``source``, ``failed``: answer -> error)."""
+
+
+class DeliveryFailed(WorkbenchError):
+    """This message was not delivered (it will be retried). Attributes: ``key``, ``channel``."""
+
+    def __init__(self, message: str, *, key: str | None = None, channel: str | None = None) -> None:
+        super().__init__(message, key=key, channel=channel)
+
+
+class ChannelUnavailable(DeliveryFailed):
+    """The channel cannot deliver anything now (server down, bad credentials, bad sender)."""
+
+
+class ClassifierError(WorkbenchError):
+    """A classifier could not label a text, after its retries.
+
+    Attributes: ``endpoint`` (URL or model name), ``index`` (position of the text in the
+    batch given to ``classify``), ``text_prefix`` (its first 60 characters), ``attempts``,
+    ``status`` (last HTTP status, if any) and ``message_id`` (filled in by the step, which
+    knows which message the text came from).
+    """
+
+    def __init__(self, message: str, *, endpoint: str | None = None, index: int | None = None,
+                 text_prefix: str | None = None, attempts: int | None = None,
+                 status: int | None = None, message_id: str | None = None) -> None:
+        super().__init__(message, endpoint=endpoint, index=index, text_prefix=text_prefix,
+                         attempts=attempts, status=status, message_id=message_id)
