@@ -79,10 +79,10 @@ def run(action, db: Path, root: Path, run_id: str, *, dry_run: bool = False,
 def ledger(db: Path) -> dict[str, dict]:
     with duckdb.connect(str(db), read_only=True) as con:
         exists = con.execute("select count(*) from duckdb_tables() "
-                             "where schema_name = '_workbench'").fetchall()[0][0]
+                             "where schema_name = '_delivery'").fetchall()[0][0]
         if not exists:
             return {}
-        result = con.sql("select * from _workbench.deliveries order by key")
+        result = con.sql("select * from _delivery.deliveries order by key")
         return {r[0]: dict(zip(result.columns, r)) for r in result.fetchall()}
 
 

@@ -103,7 +103,7 @@ def notify_stale(config: WorkbenchConfig, item: SourceFreshness) -> str:
     """Write an alert about a stale source through ``[service] notify`` (the outbox by
     default); return the message key. Keyed by source and last load, so an alert for the
     same episode is recognisable downstream."""
-    from .community.delivery import Message, make_delivery
+    from .delivery import Message, make_delivery
     from .results import utc_now
 
     now = utc_now()

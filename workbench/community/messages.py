@@ -3,26 +3,14 @@
 It reads the ``recommendation_candidates`` mart (user_id, email, name, plan, campaign,
 feature_key, feature_name, question_text, period), renders each row with the Jinja template
 ``<campaign>.txt.j2`` and hands the message to a delivery backend (``delivery`` option:
-``outbox`` by default, or ``smtp``; see ``workbench.community.delivery``).
+``outbox`` by default, or ``smtp``; see ``workbench.delivery``).
 
-**Idempotence.** A message's key is ``user_id:campaign:period``. The ledger table
-``_workbench.deliveries`` holds one row per key (schema in ``LEDGER_SQL``), written as each
-delivery happens: one message at a time for SMTP, in chunks of ``CHUNK`` messages for the
-local outbox (one commit costs a few milliseconds of fsync: committing per message, 1,000
-outbox messages took 7 s):
-
-* before a chunk is sent, its rows are upserted as ``failed`` with ``attempts + 1`` and the
-  error "interrupted", so a crash mid-chunk leaves rows that the next run retries;
-* after the chunk, each row becomes ``sent`` (with ``sent_at``), or stays ``failed`` with the
-  real error in ``last_error``.
-
-A key whose row says ``sent`` is never sent again, whatever the channel; any other due key
-is sent (again) on every run while the mart still lists it. The mart decides *who* should
-get a message (a question answered since drops out), the ledger remembers *what was sent*.
-The one window left is a crash between the channel accepting a chunk's messages and the
-ledger saying so: that e-mail (or those outbox lines, at most ``CHUNK``) is sent again
-next run (at least once, never silently lost); the
-outbox line and the e-mail's Message-ID carry the key so a receiver can drop the duplicate.
+**Idempotence.** A message's key is ``user_id:campaign:period``. The core's delivery ledger
+(``workbench.delivery.ledger``, table ``_delivery.deliveries``) holds one row per key and is
+written as each delivery happens. A key whose row says ``sent`` is never sent again, whatever
+the channel; any other due key is sent (again) on every run while the mart still lists it.
+The mart decides *who* should get a message (a question answered since drops out), the
+ledger remembers *what was sent*.
 
 **Templates.** The first line of a rendered template is ``Subject: ...``, then a blank line,
 then the body. Autoescape is off (this is text) and undefined variables are errors. A
@@ -46,7 +34,6 @@ anything is sent.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -55,39 +42,16 @@ from typing import Any
 import duckdb
 import jinja2
 
+from ..delivery import Message, deliver, make_delivery, statuses
+from ..delivery.ledger import LEDGER, LEDGER_SQL
 from ..errors import ConfigError
-from ..results import utc_now
 from ..steps import StepContext, StepReport
-from ..warehouse import META
-from .delivery import ChannelUnavailable, DeliveryFailed, Message, make_delivery
 
 __all__ = ["personalized_messages", "render_messages", "message_key", "LEDGER", "LEDGER_SQL"]
 
 TEMPLATES = Path(__file__).with_name("templates")
 DEFAULT_INPUT = "recommendation_candidates"
 REQUIRED_COLUMNS = ("user_id", "email", "name", "campaign", "period")
-LEDGER = f"{META}.deliveries"
-CHUNK = 100        # messages per ledger transaction (see the module docstring)
-LEDGER_SQL = f"""
-create schema if not exists {META};
-create table if not exists {LEDGER} (
-    key varchar primary key,      -- user_id:campaign:period
-    user_id bigint,
-    email varchar,                -- the address of the last attempt
-    campaign varchar,
-    period varchar,
-    channel varchar,              -- outbox | smtp: the channel of the last attempt
-    status varchar,               -- sent | failed
-    attempts integer,             -- sends tried, this one included
-    last_error varchar,           -- null once sent
-    subject varchar,              -- as last rendered
-    body varchar,
-    first_attempt_at timestamp,   -- UTC
-    sent_at timestamp,            -- UTC, null until sent
-    run_id varchar                -- the run of the last attempt
-);
-"""
-INTERRUPTED = "interrupted: the run stopped while delivering; the outcome is unknown"
 _SUBJECT = re.compile(r"\ASubject:[ \t]*(?P<subject>[^\n]*)\n(?P<body>.*)\Z", re.S)
 
 
@@ -111,7 +75,7 @@ def personalized_messages(ctx: StepContext) -> StepReport:
     relation = _input_relation(ctx)
     rows, skipped, duplicates = _read_candidates(ctx.con, relation)
     environment = template_environment(ctx.root, ctx.options.get("templates_dir"))
-    status = _ledger_status(ctx.con)
+    status = statuses(ctx.con)
     if not ctx.dry_run:   # render only what is due: a re-run has thousands already sent
         sent_keys = {k for k, v in status.items() if v == "sent"}
         already_rows = [r for r in rows if _row_key(r) in sent_keys]
@@ -140,55 +104,18 @@ def personalized_messages(ctx: StepContext) -> StepReport:
             metrics={"would_send": len(due), "already_sent": len(already),
                      "skipped": skipped, "duplicates": duplicates})
 
-    ctx.con.execute(LEDGER_SQL)
-    sent = failed = not_attempted = 0
-    unavailable: ChannelUnavailable | None = None
-    try:
-        # Local outbox: chunks, the ledger's commits dominate. SMTP: one message at a time,
-        # the network dominates and a crash must re-send at most one e-mail.
-        size = CHUNK if delivery.channel == "outbox" else 1
-        for start in range(0, len(due), size):
-            chunk = due[start:start + size]
-            with _transaction(ctx.con):
-                _record_attempts(ctx.con, chunk, delivery.channel, ctx.run_id)
-            outcomes: list[tuple[Message, str | None]] = []
-            for message in chunk:
-                try:
-                    delivery.send(message)
-                except DeliveryFailed as exc:
-                    outcomes.append((message, str(exc)))
-                    ctx.log.warning("%s: %s not delivered (will retry): %s",
-                                    ctx.name, message.key, exc)
-                    if isinstance(exc, ChannelUnavailable):
-                        unavailable = exc
-                        break
-                else:
-                    outcomes.append((message, None))
-            with _transaction(ctx.con):
-                _record_sent(ctx.con, [m.key for m, error in outcomes if error is None])
-                for message, error in outcomes:
-                    if error is not None:
-                        _record_failure(ctx.con, message.key, error)
-                for message in chunk[len(outcomes):]:
-                    _record_failure(ctx.con, message.key, f"not attempted: {unavailable}")
-            sent += sum(error is None for _, error in outcomes)
-            failed += sum(error is not None for _, error in outcomes)
-            if unavailable is not None:
-                not_attempted = len(due) - start - len(outcomes)
-                break
-    finally:
-        delivery.close()
-
-    parts = [f"{sent} sent", f"{failed} failed (will retry)", f"{len(already)} already sent"]
-    if unavailable is not None:
-        parts.append(f"{not_attempted} not attempted ({delivery.channel} unavailable: "
-                     f"{unavailable})")
+    done = deliver(ctx.con, delivery, due, run_id=ctx.run_id, log=ctx.log, name=ctx.name)
+    parts = [f"{done.sent} sent", f"{done.failed} failed (will retry)",
+             f"{len(already)} already sent"]
+    if done.unavailable is not None:
+        parts.append(f"{done.not_attempted} not attempted ({delivery.channel} unavailable: "
+                     f"{done.unavailable})")
     if skipped:
         parts.append(f"{skipped} skipped (no user_id, campaign, period or email)")
     return StepReport(
-        rows=sent, message=", ".join(parts) + f" via {delivery.channel}",
-        metrics={"sent": sent, "failed": failed, "already_sent": len(already),
-                 "not_attempted": not_attempted, "skipped": skipped,
+        rows=done.sent, message=", ".join(parts) + f" via {delivery.channel}",
+        metrics={"sent": done.sent, "failed": done.failed, "already_sent": len(already),
+                 "not_attempted": done.not_attempted, "skipped": skipped,
                  "duplicates": duplicates})
 
 
@@ -281,68 +208,3 @@ def render_messages(environment: jinja2.Environment,
                                 campaign=campaign, period=str(row["period"]),
                                 subject=subject, body=body))
     return messages
-
-
-# -- the ledger -----------------------------------------------------------------------------
-def _ledger_status(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """key -> status; reads only, so it works on a dry run's read-only connection."""
-    exists = con.execute(
-        "select count(*) from duckdb_tables() where database_name = current_database() "
-        "and schema_name = ? and table_name = 'deliveries'", [META]).fetchall()[0][0]
-    if not exists:
-        return {}
-    return dict(con.execute(f"select key, status from {LEDGER}").fetchall())
-
-
-@contextlib.contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection):
-    con.begin()
-    try:
-        yield
-    except BaseException:
-        con.rollback()
-        raise
-    con.commit()
-
-
-def _record_attempts(con: duckdb.DuckDBPyConnection, messages: list[Message], channel: str,
-                     run_id: str) -> None:
-    """Upsert the chunk's rows as failed/"interrupted" before sending, in one statement
-    (a per-row upsert costs ~4 ms in DuckDB): if the process dies mid-send, the keys are
-    retried next run rather than forgotten."""
-    import pyarrow as pa
-
-    now = utc_now()
-    attempts = pa.table({
-        "key": [m.key for m in messages], "user_id": [m.user_id for m in messages],
-        "email": [m.email for m in messages], "campaign": [m.campaign for m in messages],
-        "period": [m.period for m in messages], "subject": [m.subject for m in messages],
-        "body": [m.body for m in messages]})
-    con.register("_workbench_attempts", attempts)
-    try:
-        con.execute(
-            f"""
-            insert into {LEDGER} (key, user_id, email, campaign, period, channel, status,
-                                  attempts, last_error, subject, body, first_attempt_at,
-                                  sent_at, run_id)
-            select key, user_id, email, campaign, period, ?, 'failed', 1, ?, subject, body,
-                   ?, null, ?
-            from _workbench_attempts
-            on conflict (key) do update set
-                email = excluded.email, channel = excluded.channel, status = 'failed',
-                attempts = attempts + 1, last_error = excluded.last_error,
-                subject = excluded.subject, body = excluded.body, run_id = excluded.run_id
-            """, [channel, INTERRUPTED, now, run_id])
-    finally:
-        con.unregister("_workbench_attempts")
-
-
-def _record_sent(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None:
-    if keys:
-        con.execute(f"update {LEDGER} set status = 'sent', last_error = null, sent_at = ? "
-                    f"where key in (select unnest(?::varchar[]))", [utc_now(), keys])
-
-
-def _record_failure(con: duckdb.DuckDBPyConnection, key: str, error: str) -> None:
-    con.execute(f"update {LEDGER} set last_error = ? where key = ?", [error[:2000], key])
-

@@ -1,0 +1,215 @@
+"""The delivery ledger: one row per message key, so that a key once sent is never sent again.
+
+The table ``_delivery.deliveries`` (schema in ``LEDGER_SQL``) belongs to this module: it is
+created, written and read only here. ``deliver`` writes it as each delivery happens: one
+message at a time for SMTP, in chunks of ``CHUNK`` messages for the local outbox (one commit
+costs a few milliseconds of fsync: committing per message, 1,000 outbox messages took 7 s):
+
+* before a chunk is sent, its rows are upserted as ``failed`` with ``attempts + 1`` and the
+  error ``INTERRUPTED``, so a crash mid-chunk leaves rows that the next run retries;
+* after the chunk, each row becomes ``sent`` (with ``sent_at``), or stays ``failed`` with the
+  real error in ``last_error``.
+
+A key whose row says ``sent`` is never sent again, whatever the channel. The one window left
+is a crash between the channel accepting a chunk's messages and the ledger saying so: that
+e-mail (or those outbox lines, at most ``CHUNK``) is sent again next run (at least once,
+never silently lost); the outbox line and the e-mail's Message-ID carry the key so that a
+receiver can drop the duplicate.
+
+Upgrades: releases before this package kept the ledger as ``_workbench.deliveries``. The
+first ``open_ledger`` on such a warehouse copies its rows into the new table, in the same
+transaction that creates it, so no key sent before the upgrade is sent again after it.
+
+Example::
+
+    open_ledger(con)
+    done = statuses(con)                              # key -> "sent" | "failed"
+    due = [m for m in messages if done.get(m.key) != "sent"]
+    outcome = deliver(con, make_delivery(options, root, run_id), due, run_id=run_id)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import duckdb
+
+from ..errors import ChannelUnavailable, DeliveryFailed
+from ..ledger import SCHEMA as METADATA_SCHEMA
+from ..results import utc_now
+from .message import Delivery, Message
+
+SCHEMA = "_delivery"
+LEDGER = f"{SCHEMA}.deliveries"
+CHUNK = 100        # outbox messages per ledger transaction (see the module docstring)
+LEDGER_SQL = f"""
+create schema if not exists {SCHEMA};
+create table if not exists {LEDGER} (
+    key varchar primary key,      -- e.g. user_id:campaign:period
+    user_id bigint,
+    email varchar,                -- the address of the last attempt
+    campaign varchar,
+    period varchar,
+    channel varchar,              -- outbox | smtp: the channel of the last attempt
+    status varchar,               -- sent | failed
+    attempts integer,             -- sends tried, this one included
+    last_error varchar,           -- null once sent
+    subject varchar,              -- as last rendered
+    body varchar,
+    first_attempt_at timestamp,   -- UTC
+    sent_at timestamp,            -- UTC, null until sent
+    run_id varchar                -- the run of the last attempt
+);
+"""
+COLUMNS = ("key", "user_id", "email", "campaign", "period", "channel", "status", "attempts",
+           "last_error", "subject", "body", "first_attempt_at", "sent_at", "run_id")
+# Where releases before this package kept the ledger (the core's metadata schema): read
+# only, to copy it once.
+OLD_LEDGER = (METADATA_SCHEMA, "deliveries")
+INTERRUPTED = "interrupted: the run stopped while delivering; the outcome is unknown"
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What ``deliver`` did: counts, and the channel failure that stopped it, if any."""
+
+    sent: int = 0
+    failed: int = 0               # tried and failed this run; recorded, retried next run
+    not_attempted: int = 0        # left unsent because the channel became unavailable
+    unavailable: ChannelUnavailable | None = None
+
+
+def statuses(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """key -> ``sent`` | ``failed``. Reads only, so it works on a read-only connection (a dry
+    run); before the first ``open_ledger`` of an upgraded warehouse it reads the old ledger."""
+    for schema, table in ((SCHEMA, "deliveries"), OLD_LEDGER):
+        if _exists(con, schema, table):
+            return dict(con.execute(f"select key, status from {schema}.{table}").fetchall())
+    return {}
+
+
+def open_ledger(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the ledger if it is missing, with the old ledger's rows if there is one."""
+    if _exists(con, SCHEMA, "deliveries"):
+        return
+    with _transaction(con):
+        con.execute(LEDGER_SQL)
+        if _exists(con, *OLD_LEDGER):
+            names = ", ".join(COLUMNS)
+            copied = con.execute(
+                f"insert into {LEDGER} ({names}) select {names} from "
+                f"{OLD_LEDGER[0]}.{OLD_LEDGER[1]} on conflict do nothing").fetchall()[0][0]
+            _log.info("delivery ledger: %d row(s) copied from %s.%s into %s", copied,
+                      *OLD_LEDGER, LEDGER)
+
+
+def deliver(con: duckdb.DuckDBPyConnection, delivery: Delivery, messages: Sequence[Message],
+            *, run_id: str, log: logging.Logger | logging.LoggerAdapter = _log,
+            name: str = "delivery") -> DeliveryOutcome:
+    """Send ``messages`` through ``delivery``, recording each in the ledger; close the channel.
+
+    A ``DeliveryFailed`` is recorded and the next message tried; a ``ChannelUnavailable``
+    stops the run, and the messages left are recorded as not attempted. Call ``statuses``
+    first to leave out what was sent: this sends every message it is given.
+    """
+    open_ledger(con)
+    sent = failed = not_attempted = 0
+    unavailable: ChannelUnavailable | None = None
+    try:
+        # Local outbox: chunks, the ledger's commits dominate. SMTP: one message at a time,
+        # the network dominates and a crash must re-send at most one e-mail.
+        size = CHUNK if delivery.channel == "outbox" else 1
+        for start in range(0, len(messages), size):
+            chunk = messages[start:start + size]
+            with _transaction(con):
+                _record_attempts(con, chunk, delivery.channel, run_id)
+            outcomes: list[tuple[Message, str | None]] = []
+            for message in chunk:
+                try:
+                    delivery.send(message)
+                except DeliveryFailed as exc:
+                    outcomes.append((message, str(exc)))
+                    log.warning("%s: %s not delivered (will retry): %s", name, message.key, exc)
+                    if isinstance(exc, ChannelUnavailable):
+                        unavailable = exc
+                        break
+                else:
+                    outcomes.append((message, None))
+            with _transaction(con):
+                _record_sent(con, [m.key for m, error in outcomes if error is None])
+                for message, error in outcomes:
+                    if error is not None:
+                        _record_failure(con, message.key, error)
+                for message in chunk[len(outcomes):]:
+                    _record_failure(con, message.key, f"not attempted: {unavailable}")
+            sent += sum(error is None for _, error in outcomes)
+            failed += sum(error is not None for _, error in outcomes)
+            if unavailable is not None:
+                not_attempted = len(messages) - start - len(outcomes)
+                break
+    finally:
+        delivery.close()
+    return DeliveryOutcome(sent, failed, not_attempted, unavailable)
+
+
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return con.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = ? and table_name = ?", [schema, table]).fetchall()[0][0] > 0
+
+
+@contextlib.contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.begin()
+    try:
+        yield
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+
+
+def _record_attempts(con: duckdb.DuckDBPyConnection, messages: Sequence[Message],
+                     channel: str, run_id: str) -> None:
+    """Upsert the chunk's rows as failed/"interrupted" before sending, in one statement
+    (a per-row upsert costs ~4 ms in DuckDB): if the process dies mid-send, the keys are
+    retried next run rather than forgotten."""
+    import pyarrow as pa
+
+    attempts = pa.table({
+        "key": [m.key for m in messages], "user_id": [m.user_id for m in messages],
+        "email": [m.email for m in messages], "campaign": [m.campaign for m in messages],
+        "period": [m.period for m in messages], "subject": [m.subject for m in messages],
+        "body": [m.body for m in messages]})
+    con.register("_delivery_attempts", attempts)
+    try:
+        con.execute(
+            f"""
+            insert into {LEDGER} (key, user_id, email, campaign, period, channel, status,
+                                  attempts, last_error, subject, body, first_attempt_at,
+                                  sent_at, run_id)
+            select key, user_id, email, campaign, period, ?, 'failed', 1, ?, subject, body,
+                   ?, null, ?
+            from _delivery_attempts
+            on conflict (key) do update set
+                email = excluded.email, channel = excluded.channel, status = 'failed',
+                attempts = attempts + 1, last_error = excluded.last_error,
+                subject = excluded.subject, body = excluded.body, run_id = excluded.run_id
+            """, [channel, INTERRUPTED, utc_now(), run_id])
+    finally:
+        con.unregister("_delivery_attempts")
+
+
+def _record_sent(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None:
+    if keys:
+        con.execute(f"update {LEDGER} set status = 'sent', last_error = null, sent_at = ? "
+                    f"where key in (select unnest(?::varchar[]))", [utc_now(), keys])
+
+
+def _record_failure(con: duckdb.DuckDBPyConnection, key: str, error: str) -> None:
+    con.execute(f"update {LEDGER} set last_error = ? where key = ?", [error[:2000], key])

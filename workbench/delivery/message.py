@@ -1,0 +1,39 @@
+"""What a channel carries, and what a channel offers: ``Message`` and ``Delivery``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Message:
+    """One rendered message, identified by ``key`` (the ledger's idempotence key).
+
+    Personalised messages use ``user_id:campaign:period``; freshness alerts use
+    ``stale:<source>:<last load>``.
+    """
+
+    key: str
+    user_id: int
+    email: str
+    name: str | None
+    campaign: str
+    period: str
+    subject: str          # one line
+    body: str
+
+
+class Delivery(Protocol):
+    """What a delivery backend offers. ``close()`` is called once, even after a failure.
+
+    ``send()`` raises ``DeliveryFailed`` when this message could not be delivered (try the
+    next) or its child ``ChannelUnavailable`` when the channel itself is down or misconfigured
+    (stop trying this run). Every other exception is a bug and propagates.
+    """
+
+    channel: str
+
+    def send(self, message: Message) -> None: ...
+
+    def close(self) -> None: ...
