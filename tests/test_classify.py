@@ -140,6 +140,28 @@ def test_rerun_makes_no_classifier_calls_and_a_lost_table_comes_back_from_the_ca
     assert labels(warehouse) == first
 
 
+def test_an_upgraded_warehouse_keeps_its_cache_from_the_old_schema(warehouse, tmp_path):
+    """Releases before kept the cache in _workbench: the first run copies it to _community
+    once, and pays no classifier call for the labels it already had."""
+    run_step(warehouse, tmp_path)
+    warehouse.execute("create schema _workbench")
+    warehouse.execute(f"create table _workbench.classification_cache as from {CACHE_TABLE}")
+    warehouse.execute(f"drop table {CACHE_TABLE}")
+    warehouse.execute(f"drop table {OUTPUT}")
+    classifier = make_classifier({})
+
+    preview = run_step(warehouse, tmp_path, dry_run=True)
+    assert preview.metrics["cache_hits"] == 200 and preview.metrics["would_call"] == 0
+    upgraded = run_step(warehouse, tmp_path, classifier=classifier)
+    assert (upgraded.rows, upgraded.metrics["cache_hits"]) == (200, 200)
+    assert classifier.stats.texts == 0
+    old_rows = count(warehouse, "select * from _workbench.classification_cache")
+    assert count(warehouse, f"select * from {CACHE_TABLE}") == old_rows
+
+    warehouse.execute("delete from _workbench.classification_cache")   # copied once, not again
+    warehouse.execute(f"drop table {OUTPUT}")
+    assert run_step(warehouse, tmp_path, classifier=classifier).metrics["calls"] == 0
+
 def test_one_new_message_costs_exactly_one_call(warehouse, tmp_path):
     run_step(warehouse, tmp_path)
     _add(warehouse, "9999999999.000001", "Does the scheduler retry failed runs on its own?")
@@ -224,7 +246,7 @@ def test_step_writes_nothing_when_the_callers_transaction_rolls_back(warehouse, 
     assert run_step(warehouse, tmp_path).rows == 200
     warehouse.rollback()
     assert count(warehouse, "select * from information_schema.tables "
-                            "where table_schema in ('steps', '_workbench')") == 0
+                            "where table_schema in ('steps', '_community')") == 0
 
 
 def test_dry_run_lists_the_work_and_writes_nothing(warehouse, tmp_path):
@@ -233,7 +255,7 @@ def test_dry_run_lists_the_work_and_writes_nothing(warehouse, tmp_path):
     assert report.metrics["would_call"] == count(warehouse, f"select distinct text from {SOURCE}")
     assert set(report.frame["action"]) == {"classify"}
     assert count(warehouse, "select * from information_schema.tables "
-                            "where table_schema in ('steps', '_workbench')") == 0
+                            "where table_schema in ('steps', '_community')") == 0
 
     # A preview reads the published snapshot, opened read-only.
     run_step(warehouse, tmp_path)

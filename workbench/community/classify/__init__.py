@@ -24,8 +24,8 @@ Used directly, e.g. in a notebook::
     >>> [p.label for p in clf.classify(["How do I schedule a run?"])]  # doctest: +SKIP
     ['question']
 
-Errors: :class:`ClassifierError` (a :class:`~workbench.errors.WorkbenchError`) when a text
-cannot be labeled; it names the message id, the start of the text and the endpoint.
+Errors: :class:`~workbench.errors.ClassifierError` (re-exported here) when a text cannot
+be labeled; it names the message id, the start of the text and the endpoint.
 """
 
 from .base import (

@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from workbench.demo import LABELS
-from workbench.errors import ConfigError, WorkbenchError
+from workbench.errors import ClassifierError, ConfigError
+
+from ..labels import LABELS
 
 __all__ = [
     "BACKENDS",
@@ -26,22 +27,6 @@ __all__ = [
     "STEP_OPTIONS",
     "make_classifier",
 ]
-
-
-class ClassifierError(WorkbenchError):
-    """A classifier could not label a text, after its retries.
-
-    Attributes: ``endpoint`` (URL or model name), ``index`` (position of the text in the
-    batch given to ``classify``), ``text_prefix`` (its first 60 characters), ``attempts``,
-    ``status`` (last HTTP status, if any) and ``message_id`` (filled in by the step, which
-    knows which message the text came from).
-    """
-
-    def __init__(self, message: str, *, endpoint: str | None = None, index: int | None = None,
-                 text_prefix: str | None = None, attempts: int | None = None,
-                 status: int | None = None, message_id: str | None = None) -> None:
-        super().__init__(message, endpoint=endpoint, index=index, text_prefix=text_prefix,
-                         attempts=attempts, status=status, message_id=message_id)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ Two things keep it cheap on the tenth run as on the first:
   identity, with the same text, is left alone; an edited message is labeled again. Rows of
   messages no longer in the input are removed, so that the table stays one row per message
   of ``stg_community_messages`` (dbt tests the relationship).
-* **Cached by text**: labels are kept in ``_workbench.classification_cache`` under
+* **Cached by text**: labels are kept in the sample's own ``_community.classification_cache``
+  (copied once from ``_workbench`` on an upgraded warehouse) under
   ``(step_version, classifier, text_sha256)``. A message whose text was ever labeled, under
   any id, costs no classifier call, and each distinct new text is sent once, however many
   messages share it. A new classifier identity (other model, prompt or training data) or a
@@ -41,17 +42,17 @@ import pyarrow as pa
 from workbench.errors import ConfigError
 from workbench.results import utc_now
 from workbench.steps import StepContext, StepReport
-from workbench.warehouse import META, quote
+from workbench.warehouse import quote
 
+from ..schema import SCHEMA, ensure_table, readable
 from .base import Classifier, ClassifierError, Prediction, make_classifier
 
 INPUT = "stg_community_messages"            # the dbt model the step reads by default
-CACHE_SCHEMA = META
-CACHE_TABLE = f"{CACHE_SCHEMA}.classification_cache"
+CACHE_NAME = "classification_cache"
+CACHE_TABLE = f"{SCHEMA}.{CACHE_NAME}"
 DEFAULT_BATCH_SIZE = 50_000
 
-_CACHE_DDL = f"""
-create table if not exists {CACHE_TABLE} (
+_CACHE_COLUMNS = """(
     step_version varchar, classifier varchar, text_sha256 varchar,
     label varchar, confidence double, tokens bigint, created_at timestamp)"""
 _OUTPUT_COLUMNS = """(
@@ -145,8 +146,7 @@ class _Run:
             output_schema = _schema_of(self.output)
             if output_schema:
                 con.execute(f"create schema if not exists {output_schema}")
-            con.execute(f"create schema if not exists {CACHE_SCHEMA}")
-            con.execute(_CACHE_DDL)
+            ensure_table(con, CACHE_NAME, _CACHE_COLUMNS)
             con.execute(f"create table if not exists {self.output} {_OUTPUT_COLUMNS}")
             if not _has_column(con, self.output, "text_sha256"):     # written before it had one
                 con.execute(f"alter table {self.output} add column text_sha256 varchar")
@@ -154,7 +154,7 @@ class _Run:
         labeled = _or_empty(con, self.output, _OUTPUT_NAMES, _EMPTY_OUTPUT)
         if labeled == self.output and not _has_column(con, self.output, "text_sha256"):
             labeled = (f"(select *, null::varchar as text_sha256 from {self.output})")
-        cache = _or_empty(con, CACHE_TABLE, _CACHE_NAMES, _EMPTY_CACHE)
+        cache = readable(con, CACHE_NAME) or _empty(_CACHE_NAMES, _EMPTY_CACHE)
 
         # Messages without a current label: new ones, edited ones, or all of them after a
         # change of classifier or step version. One row per message id, whatever the input.
@@ -381,6 +381,9 @@ def _has_column(con: duckdb.DuckDBPyConnection, relation: str, column: str) -> b
 
 
 def _or_empty(con: duckdb.DuckDBPyConnection, relation: str, names: str, empty: str) -> str:
-    if _exists(con, relation):
-        return relation
+    return relation if _exists(con, relation) else _empty(names, empty)
+
+
+def _empty(names: str, empty: str) -> str:
+    """A relation with these columns and no rows, for a table a dry run may not create."""
     return f"(select * from (values {empty}) t{names} where false)"

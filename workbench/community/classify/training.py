@@ -3,7 +3,7 @@
 ``training.jsonl`` (next to this file) is what the ``sklearn`` backend learns from: one JSON
 object per line, ``{"text": ..., "label": ..., "source": ...}``. It is made of
 
-* the sample company's chat generator (:func:`workbench.demo.generate`) run with
+* the sample company's chat generator (:func:`workbench.community.demo.generate`) run with
   :data:`TRAINING_SEED`, never the demo's default seed 42, so that the evaluation sample a
   project writes to ``data/labeled/`` is not what the model was trained on (the generator's
   templates are shared, so many short texts still recur: ``benchmarks/classifier.py`` reports
@@ -22,7 +22,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from workbench import demo
+from workbench.community import demo
+from workbench.community.labels import LABELS
 
 HERE = Path(__file__).resolve().parent
 TRAINING_PATH = HERE / "training.jsonl"
@@ -50,9 +51,9 @@ def build_training_set() -> list[dict]:
         records.setdefault(row["text"], {"text": row["text"], "label": row["label"],
                                          "source": f"demo-seed-{TRAINING_SEED}"})
     for row in read_jsonl(HANDWRITTEN_PATH):
-        if row["label"] not in demo.LABELS:
+        if row["label"] not in LABELS:
             raise ValueError(f"{HANDWRITTEN_PATH.name}: unknown label {row['label']!r} for "
-                             f"{row['text']!r}; use one of {demo.LABELS}")
+                             f"{row['text']!r}; use one of {LABELS}")
         records[row["text"]] = {"text": row["text"], "label": row["label"], "source": "hand"}
     return list(records.values())
 
