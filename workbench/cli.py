@@ -225,7 +225,7 @@ def report(ctx: click.Context, notebook: Path, parameters: tuple[tuple[str, str]
 @_errors_to_exit_codes
 def demo_data(ctx: click.Context, scale: float, seed: int) -> None:
     """Write the sample company's landing files (never overwrites existing files)."""
-    from . import demo
+    from .community import demo
     from .config import find_root
 
     root = find_root(ctx.obj)
