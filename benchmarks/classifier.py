@@ -42,7 +42,7 @@ RESULTS_DIR = REPO / "benchmarks" / "results"
 
 import duckdb  # noqa: E402
 
-from workbench import demo  # noqa: E402
+from workbench.community import demo  # noqa: E402
 from workbench.community.classify import classify_messages, make_classifier  # noqa: E402
 from workbench.community.classify import local, training  # noqa: E402
 from workbench.steps import StepContext  # noqa: E402

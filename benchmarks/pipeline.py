@@ -152,7 +152,7 @@ def write_new_messages(project: Path, wb) -> Path:
     (the re-run pays for classification); authors are existing users; ids are Slack-style
     timestamps after the demo's last month.
     """
-    from workbench import demo
+    from workbench.community import demo
     from workbench.community.classify import training
 
     path = project / "data" / "landing" / NEW_FILE
@@ -380,7 +380,7 @@ def classifier_quality(project: Path, wb) -> dict[str, Any]:
     """Accuracy and macro-F1 of the labels the run wrote, on the labeled sample."""
     import classifier   # benchmarks/classifier.py
 
-    from workbench import demo
+    from workbench.community import demo
     from workbench.community.classify import training
 
     sample = training.read_jsonl(project / demo.LABELED_PATH)
