@@ -8,6 +8,7 @@ from dataclasses import astuple, dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from . import ledger
 from .warehouse import TableInfo
 
 if TYPE_CHECKING:
@@ -89,40 +90,27 @@ class StatusReport(Listing):
         raise KeyError(source)
 
 
-_STATUS_SQL = """
-    with latest as (          -- each file's latest record: loaded, or rejected since
-        select source, path, arg_max(status, loaded_at) as status,
-               arg_max(message, loaded_at) as message, max(loaded_at) as at
-        from _workbench.files group by source, path)
-    select l.source,
-           count(*) filter (where l.status = 'loaded') as files_loaded,
-           max(s.last_loaded_at) as last_loaded_at,
-           bool_or(s.data_version > s.built_version) as pending_dbt,
-           arg_max(l.message, l.at) filter (where l.status = 'rejected') as rejected
-    from latest l left join _workbench.sources s using (source)
-    group by l.source
-"""
-
-
 def source_status(config, warehouse) -> StatusReport:
     """``wb.status()``: what is on disk (always) against what the published warehouse knows."""
     from .loaders import discover
 
-    facts, rows = {}, {}
+    loads: dict[str, ledger.SourceLoads] = {}
+    rows: dict[str, int | None] = {}
     if config.published.exists():
-        facts = {f.source: f for f in warehouse.query(_STATUS_SQL).itertuples(index=False)}
+        with warehouse.reading() as con:
+            loads = ledger.source_loads(con)
         rows = {t.name: t.rows for t in warehouse.catalogue() if t.schema == config.raw_schema}
     items = []
     for source in config.sources:
-        fact = facts.get(source.name)
+        load = loads.get(source.name)
         items.append(SourceStatus(
             source=source.name,
             files_on_disk=len(discover(config, source)),
-            files_loaded=int(fact.files_loaded) if fact else 0,
+            files_loaded=load.files_loaded if load else 0,
             rows=rows.get(source.name),
-            last_loaded_at=null_to_none(fact.last_loaded_at) if fact else None,
-            pending_dbt=bool(null_to_none(fact.pending_dbt)) if fact else False,
-            rejected=null_to_none(fact.rejected) if fact else None))
+            last_loaded_at=load.last_loaded_at if load else None,
+            pending_dbt=load.pending_dbt if load else False,
+            rejected=load.rejected if load else None))
     return StatusReport(items)
 
 

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
-from .steps import StepConfig
 
 CONFIG_FILE = "workbench.toml"
 FORMATS = ("csv", "parquet", "json")
@@ -59,6 +58,20 @@ class SourceConfig:
     reader: str | None = None       # "module:function" or "file.py:function": a reader of
                                     # your own, read(con, path, options, types) -> relation
     on_stale: tuple[str, ...] | None = None     # the service's answers; None: [service]'s
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    """``[steps.<name>]`` or ``[actions.<name>]``: a Python function in the graph (see
+    ``workbench.steps`` for what the function gets and returns)."""
+
+    name: str
+    kind: str                       # "step" or "action"
+    function: str                   # "package.module:function" or "path/file.py:function"
+    inputs: tuple[str, ...]         # dbt model names (or other steps' outputs)
+    output: str | None = None       # steps only: the table written in schema `steps`
+    options: dict[str, Any] = field(default_factory=dict)
+    version: str = "1"              # bump to invalidate caches keyed on the step's logic
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@
      ├── ConfigError           bad or missing workbench.toml, dbt project or data folder
      ├── SourceError           a landing file that cannot be loaded (names file and row)
      ├── TableNotFoundError    unknown or malformed table name (lists close matches)
+     ├── ColumnNotFoundError   a sort or filter column the table lacks (table explorer)
+     ├── WarehouseUsageError   a programming error: Warehouse.connect() outside writing()
      ├── WarehouseBusyError    another process holds the warehouse for writing too long
      ├── RunFailed             raised by RunResult.raise_for_failures()
      ├── ServiceError          workbench serve could not start its Prefect server, emit an
@@ -26,6 +28,8 @@ __all__ = [
     "ConfigError",
     "SourceError",
     "TableNotFoundError",
+    "ColumnNotFoundError",
+    "WarehouseUsageError",
     "WarehouseBusyError",
     "RunFailed",
     "DeliveryFailed",
@@ -122,3 +126,19 @@ class ClassifierError(WorkbenchError):
                  status: int | None = None, message_id: str | None = None) -> None:
         super().__init__(message, endpoint=endpoint, index=index, text_prefix=text_prefix,
                          attempts=attempts, status=status, message_id=message_id)
+
+
+class ColumnNotFoundError(WorkbenchError, KeyError):
+    """A sort or filter column that the table does not have. Attributes: ``table``,
+    ``column``, ``matches`` (close column names)."""
+
+    def __init__(self, message: str, *, table: str, column: str,
+                 matches: list[str] | None = None) -> None:
+        super().__init__(message, table=table, column=column, matches=list(matches or []))
+
+    __str__ = WorkbenchError.__str__   # KeyError would quote the message
+
+
+class WarehouseUsageError(WorkbenchError, RuntimeError):
+    """The warehouse was used against its protocol, e.g. ``Warehouse.connect()`` without
+    holding the write lock (``writing()``): a bug in the calling code, not in the data."""

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from .errors import WorkbenchError
-from .warehouse import META, quote, resolve
+from . import ledger
+from .errors import ColumnNotFoundError, WorkbenchError
+from .warehouse import quote, resolve
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,24 +36,13 @@ _TEMPORAL = ("DATE", "TIMESTAMP", "TIME")        # prefixes: TIMESTAMP_NS, ... W
 _NESTED = ("[]", "STRUCT(", "MAP(", "UNION(")     # compared as text: min/max need an order
 
 
-class ColumnNotFoundError(WorkbenchError, KeyError):
-    """A sort or filter column that the table does not have. Attributes: ``table``,
-    ``column``, ``matches`` (close column names)."""
-
-    def __init__(self, message: str, *, table: str, column: str,
-                 matches: list[str] | None = None) -> None:
-        super().__init__(message, table=table, column=column, matches=list(matches or []))
-
-    __str__ = WorkbenchError.__str__   # KeyError would quote the message
-
-
 def table_info(con: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any]:
     """What the explorer shows above a table.
 
     Returns ``{"schema", "name", "kind" ("table"|"view"), "rows", "columns": [{"name",
     "type", "nullable"}], "last_built"}``. ``rows`` counts views too (the explorer pages
     through them). ``last_built`` is when the run history last built a model, seed or source
-    of that name (``_workbench.node_results``), else None.
+    of that name (``ledger.last_built``), else None.
     """
     relation = resolve(con, name)
     schema, table = _parts(relation)
@@ -64,7 +54,7 @@ def table_info(con: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any]:
     return {"schema": schema, "name": table, "kind": kind, "rows": int(rows),
             "columns": [{"name": c, "type": t, "nullable": n}
                         for c, t, n in _columns(con, schema, table)],
-            "last_built": _last_built(con, table)}
+            "last_built": ledger.last_built(con, table)}
 
 
 def page(con: duckdb.DuckDBPyConnection, name: str, *, offset: int = 0, limit: int = 50,
@@ -213,14 +203,3 @@ def _histogram(row: dict[str, Any], i: int) -> list[int] | None:
         return None
     size = 1 if hi == lo else BUCKETS
     return [int(counts.get(b, 0)) for b in range(size)]
-
-
-def _last_built(con, table: str):
-    try:
-        found = con.execute(
-            f"select max(finished_at) from {META}.node_results where name = ? "
-            "and kind in ('model', 'seed', 'snapshot', 'source') "
-            "and status in ('success', 'warn')", [table]).fetchone()
-    except duckdb.Error:    # a warehouse without run history: nothing to say
-        return None
-    return found[0] if found else None

@@ -1,6 +1,6 @@
-"""The runs so far, from the warehouse's ledger (``_workbench.runs`` and ``.node_results``).
+"""The runs so far, from the warehouse's ledger (``workbench.ledger``: runs, node results).
 
-    >>> history = load_history(wb.sql, limit=20)
+    >>> history = load_history(wb.sql, limit=20)        # or a cursor of wb.warehouse.reading()
     >>> history                  # in Jupyter: the runs, a Gantt of the last one, durations
     >>> history.last()           # the latest run's nodes as a DataFrame
     >>> history.durations(top=5).save("durations.svg")
@@ -8,18 +8,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .display.charts import Chart, durations, gantt
+from . import ledger
+from .ledger import NODE_COLUMNS, RUN_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-RUN_COLUMNS = ("run_id", "trigger", "selection", "status", "started_at", "finished_at",
-               "summary")
-NODE_COLUMNS = ("run_id", "name", "kind", "status", "seconds", "rows", "started_at",
-                "finished_at")
+    from .display.charts import Chart
+
+__all__ = ["History", "NODE_COLUMNS", "RUN_COLUMNS", "load_history"]
 MAX_RUNS_SHOWN = 20
 
 
@@ -63,6 +62,8 @@ class History:
 
         Passing dbt tests are folded into the title; failing ones get a bar of their own.
         """
+        from .display.charts import Chart, gantt
+
         if not len(self.runs):
             return Chart(gantt([]), "no runs yet")
         run_id = run_id or self._last_id()
@@ -80,6 +81,8 @@ class History:
 
     def durations(self, top: int = 10) -> Chart:
         """Each of the ``top`` slowest nodes' seconds over the runs: what got slower."""
+        from .display.charts import Chart, durations
+
         frame = self._timed()
         return Chart(durations(frame, top=top),
                      f"seconds per node over the last {len(self)} runs, {top} slowest")
@@ -129,16 +132,10 @@ class History:
         return frame.rename(columns={"run_at": "started_at"})
 
 
-def load_history(query: Callable[[str, list], pd.DataFrame], limit: int = 20) -> History:
-    """Read the last ``limit`` runs (newest first) and their nodes through ``query``
-    (``wb.sql``: SQL with ``?`` parameters on the published warehouse)."""
-    runs = query(f"select {', '.join(RUN_COLUMNS)} from _workbench.runs "
-                 f"order by started_at desc limit ?", [int(limit)])
-    nodes = query(f"select {', '.join('n.' + c for c in NODE_COLUMNS)} "
-                  f"from _workbench.node_results n join (select run_id from _workbench.runs "
-                  f"order by started_at desc limit ?) r using (run_id) "
-                  f"order by n.started_at nulls last, n.name", [int(limit)])
-    return History(runs, nodes)
+def load_history(source: ledger.Source, limit: int = 20) -> History:
+    """Read the last ``limit`` runs (newest first) and their nodes from the ledger, through
+    ``source``: a read cursor (``wb.warehouse.reading()``) or ``wb.sql``."""
+    return History(ledger.recent_runs(source, limit), ledger.recent_node_results(source, limit))
 
 
 def _node_dict(record: dict) -> dict:

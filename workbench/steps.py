@@ -24,34 +24,23 @@ its own progress (see ``workbench.community.delivery``).
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
 import logging
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 
-from .errors import ConfigError
+# Declared with the rest of the configuration, resolved with every other user function;
+# importable from here as before.
+from .config import StepConfig
+from .functions import import_function, resolve_function
+
+__all__ = ["STEPS_SCHEMA", "StepConfig", "StepContext", "StepReport", "import_function",
+           "resolve_function"]
 
 STEPS_SCHEMA = "steps"
-
-
-@dataclass(frozen=True)
-class StepConfig:
-    """A step or an action as declared in workbench.toml."""
-
-    name: str
-    kind: str                       # "step" or "action"
-    function: str                   # "package.module:function" or "path/file.py:function"
-    inputs: tuple[str, ...]         # dbt model names (or other steps' outputs)
-    output: str | None = None       # steps only: the table written in schema `steps`
-    options: dict[str, Any] = field(default_factory=dict)
-    version: str = "1"              # bump to invalidate caches keyed on the step's logic
 
 
 @dataclass
@@ -78,39 +67,3 @@ class StepReport:
     message: str | None = None
     metrics: dict[str, float | int] = field(default_factory=dict)   # calls, cache_hits, ...
     frame: Any = None      # dry runs: a pandas DataFrame of what would be done
-
-
-def resolve_function(spec: StepConfig, root: Path) -> Callable[[StepContext], StepReport | None]:
-    """The step's function (see ``import_function``)."""
-    return import_function(spec.function, root, where=f"[{spec.kind}s.{spec.name}]")
-
-
-def import_function(reference: str, root: Path, *, where: str) -> Callable:
-    """Import ``module:function``; a module path ending in .py is read from the project."""
-    module_name, _, attribute = reference.partition(":")
-    if not attribute:
-        raise ConfigError(f"{where} {reference!r}: write it as 'module:function' or "
-                          f"'file.py:function'", reference=reference)
-    try:
-        if module_name.endswith(".py"):
-            path = (root / module_name).resolve()
-            if not path.is_file():
-                raise FileNotFoundError(path)
-            # One module per file and version: two projects' "reader.py" never mix, and a
-            # file edited in a notebook session is read again.
-            version = hashlib.sha1(f"{path}\0{path.stat().st_mtime_ns}".encode()).hexdigest()
-            unique = f"workbench_project_{path.stem}_{version[:12]}"
-            module = sys.modules.get(unique)
-            if module is None:
-                loader_spec = importlib.util.spec_from_file_location(unique, path)
-                if loader_spec is None:
-                    raise FileNotFoundError(path)
-                module = importlib.util.module_from_spec(loader_spec)
-                sys.modules[unique] = module
-                loader_spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(module_name)
-        return getattr(module, attribute)
-    except (ImportError, FileNotFoundError, AttributeError) as exc:
-        raise ConfigError(f"{where}: cannot load {reference!r}: {exc}",
-                          reference=reference) from exc

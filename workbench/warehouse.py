@@ -39,31 +39,16 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock, Timeout
 
+from . import ledger
 from .config import IDENTIFIER
-from .errors import ConfigError, TableNotFoundError, WarehouseBusyError
+from .errors import ConfigError, TableNotFoundError, WarehouseBusyError, WarehouseUsageError
 
 log = logging.getLogger(__name__)
 
-META = "_workbench"
+META = ledger.SCHEMA     # still imported by the sample app and the service; use ledger
 _KEEP_SNAPSHOTS = 2
 _LAYER_ORDER = ("marts", "intermediate", "staging", "seeds", "raw")
-_SCHEMA_SQL = f"""
-create schema if not exists {META};
-create table if not exists {META}.files (
-    source varchar, path varchar, size bigint, mtime_ns bigint, sha256 varchar,
-    rows bigint, loaded_at timestamp, status varchar, message varchar, run_id varchar);
-create table if not exists {META}.sources (
-    source varchar primary key, data_version bigint, built_version bigint,
-    last_loaded_at timestamp);
-create table if not exists {META}.state (key varchar primary key, value varchar);
-create table if not exists {META}.runs (
-    run_id varchar, trigger varchar, selection varchar, started_at timestamp,
-    finished_at timestamp, status varchar, summary varchar);
-create table if not exists {META}.node_results (
-    run_id varchar, name varchar, kind varchar, status varchar, seconds double,
-    rows bigint, failures bigint, message varchar, started_at timestamp,
-    finished_at timestamp);
-"""
+_SYSTEM_SCHEMAS = ("information_schema", "pg_catalog")
 
 
 @dataclass(frozen=True)
@@ -117,10 +102,12 @@ class Warehouse:
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection to the writers' file; call inside ``writing()``."""
         if not self._lock.is_locked:
-            raise RuntimeError("Warehouse.connect() needs the write lock: use writing()")
+            raise WarehouseUsageError(
+                f"Warehouse.connect() on {self.path} needs the write lock: call it inside "
+                f"`with warehouse.writing():`", path=str(self.path))
         con = duckdb.connect(str(self.path))
         try:
-            con.execute(_SCHEMA_SQL)
+            ledger.ensure(con)
             yield con
         finally:
             con.close()
@@ -229,18 +216,19 @@ def _cursor(snapshot: _Snapshot) -> Iterator[duckdb.DuckDBPyConnection]:
 
 def _layers(con: duckdb.DuckDBPyConnection) -> str:
     """The search path that lets SQL name tables bare (``from user_engagement``), marts
-    first, as wb.table() resolves them. DuckDB refuses a search_path naming a schema that
-    does not exist, so list what exists."""
+    first, as wb.table() resolves them; metadata schemas (``_workbench``, ...) stay off it.
+    DuckDB refuses a search_path naming a schema that does not exist, so list what exists."""
     have = {s for s, in con.execute(
         "select schema_name from information_schema.schemata "
         "where catalog_name = current_database()").fetchall()}
     path = [s for s in ("main", *_LAYER_ORDER) if s in have]
-    path += sorted(have - set(path) - {META, "information_schema", "pg_catalog"})
+    path += sorted(s for s in have - set(path) if not _hidden(s))
     return ",".join(path)
 
 
 def _relations(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, int]]:
-    """(schema, name, "table"|"view", columns) of every user relation, marts first."""
+    """(schema, name, "table"|"view", columns) of every user relation, marts first:
+    metadata schemas, whose names start with ``_``, are not the user's."""
     rows = con.execute(
         """
         select t.table_schema, t.table_name,
@@ -248,10 +236,16 @@ def _relations(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, int]
                (select count(*) from information_schema.columns c
                 where c.table_schema = t.table_schema and c.table_name = t.table_name)
         from information_schema.tables t
-        where t.table_catalog = current_database() and t.table_schema <> ?
-        """, [META]).fetchall()
+        where t.table_catalog = current_database()
+        """).fetchall()
     order = {layer: i for i, layer in enumerate(_LAYER_ORDER)}
-    return sorted(rows, key=lambda r: (order.get(r[0], len(order)), r[0], r[1]))
+    return sorted((r for r in rows if not _hidden(r[0])),
+                  key=lambda r: (order.get(r[0], len(order)), r[0], r[1]))
+
+
+def _hidden(schema: str) -> bool:
+    """Metadata (``_workbench``, the sample app's ``_community``, ...) and DuckDB's own."""
+    return schema.startswith("_") or schema in _SYSTEM_SCHEMAS
 
 
 def resolve(con: duckdb.DuckDBPyConnection, name: str, known: list | None = None) -> str:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from .sql import call
+from collections.abc import Mapping
+from typing import Any
+
+from .sql import TableFunctionReader
 
 
-def read(options: dict, types: dict[str, str] | None = None) -> str:
-    """SQL reading one CSV file (the path is the ``?``).
+class CsvReader(TableFunctionReader):
+    """``read_csv``; ``types`` pins column types to an existing raw table's, so a month in
+    which a column happens to look like text cannot change what the sniffer picks."""
 
-    ``types`` pins column types to an existing raw table's, so a month in which a column
-    happens to look like text cannot change what the sniffer picks.
-    """
-    options = dict(options)
-    if types:
-        options["types"] = {**types, **options.get("types", {})}
-    return call("read_csv", options)
+    function = "read_csv"
+
+    def arguments(self, path: str, options: Mapping[str, Any],
+                  types: dict[str, str] | None) -> dict[str, Any]:
+        arguments = dict(options)
+        if types:
+            arguments["types"] = {**types, **options.get("types", {})}
+        return arguments
+
+
+read = CsvReader()

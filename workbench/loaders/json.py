@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from .sql import call
+from collections.abc import Mapping
+from typing import Any
+
+from .sql import TableFunctionReader
+
+NEWLINE_DELIMITED = (".jsonl", ".ndjson")
 
 
-def read(options: dict, types: dict[str, str] | None = None, *,
-         newline_delimited: bool = False) -> str:
-    """SQL reading one JSON file (the path is the ``?``); ``.jsonl``/``.ndjson`` files are
-    read line by line."""
-    options = dict(options)
-    if newline_delimited:
-        options.setdefault("format", "newline_delimited")
-    if types:
-        options["columns"] = {**types, **options.get("columns", {})}
-    return call("read_json", options)
+class JsonReader(TableFunctionReader):
+    """``read_json``; ``.jsonl``/``.ndjson`` files are read line by line, and ``types`` pins
+    the columns to an existing raw table's."""
+
+    function = "read_json"
+
+    def arguments(self, path: str, options: Mapping[str, Any],
+                  types: dict[str, str] | None) -> dict[str, Any]:
+        arguments = dict(options)
+        if path.endswith(NEWLINE_DELIMITED):
+            arguments.setdefault("format", "newline_delimited")
+        if types:
+            arguments["columns"] = {**types, **options.get("columns", {})}
+        return arguments
+
+
+read = JsonReader()

@@ -4,7 +4,7 @@ Every row gets ``_loaded_at`` (UTC) and ``_source_file`` (path under the landing
 In append mode a changed file replaces the rows it brought last time; in replace mode the
 table is rebuilt from all current files. Either way one transaction covers the source: if
 any file fails, the table and the load records stay exactly as they were, the failure is
-recorded in ``_workbench.files`` with status ``rejected``, and a SourceError names the file
+recorded in the ledger's files with status ``rejected``, and a SourceError names the file
 (and the line, when DuckDB reports one).
 """
 
@@ -17,10 +17,11 @@ from datetime import datetime
 
 import duckdb
 
+from .. import ledger
 from ..config import SourceConfig, WorkbenchConfig
 from ..errors import SourceError
 from ..results import NodeResult
-from ..warehouse import META
+from ..warehouse import quote
 from .read import LINEAGE_COLUMNS, column_types, reader_sql, select_columns
 from .scan import LandingFile, SourceScan
 from .stage import discard_staged, staged_copy
@@ -39,12 +40,12 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
         return replace(unchanged(config, scan), seconds=time.perf_counter() - started)
     rebuild = source.mode == "replace" or full_refresh
     files = _with_hashes(scan) if rebuild else scan.changed
-    table = f'"{config.raw_schema}"."{source.name}"'
-    view = f"_workbench_incoming_{source.name}"   # one per source: loads run concurrently
+    table = f"{quote(config.raw_schema)}.{quote(source.name)}"
+    view = f"_incoming_{source.name}"   # one per source: loads run concurrently
     current: LandingFile | None = None
     con.begin()
     try:
-        con.execute(f'create schema if not exists "{config.raw_schema}"')
+        con.execute(f"create schema if not exists {quote(config.raw_schema)}")
         if rebuild:
             con.execute(f"drop table if exists {table}")
         types = column_types(con, config.raw_schema, source.name)
@@ -57,11 +58,7 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
         for file in files:
             _record(con, source, [file], run_id, loaded_at, rows=counts[file.relative],
                     status="loaded", message=None)
-        con.execute(
-            f"""insert into {META}.sources values (?, 1, 0, ?)
-                on conflict (source) do update
-                set data_version = {META}.sources.data_version + 1,
-                    last_loaded_at = excluded.last_loaded_at""", [source.name, loaded_at])
+        ledger.source_loaded(con, source.name, loaded_at)
         con.commit()
     except Exception as exc:
         con.rollback()
@@ -136,10 +133,8 @@ def _with_hashes(scan: SourceScan) -> tuple[LandingFile, ...]:
 
 def _record(con, source: SourceConfig, files, run_id: str, loaded_at: datetime, *,
             rows: int | None, status: str, message: str | None) -> None:
-    for file in files:
-        con.execute(f"insert into {META}.files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [source.name, file.relative, file.size, file.mtime_ns, file.sha256, rows,
-                     loaded_at, status, message, run_id])
+    ledger.record_files(con, source.name, files, run_id=run_id, loaded_at=loaded_at,
+                        rows=rows, status=status, message=message)
 
 
 def _as_source_error(exc: Exception, source: SourceConfig,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from .sql import call
+from .sql import TableFunctionReader
 
 
-def read(options: dict, types: dict[str, str] | None = None) -> str:
-    """SQL reading one Parquet file (the path is the ``?``; ``types`` unused: it is typed)."""
-    return call("read_parquet", options)
+class ParquetReader(TableFunctionReader):
+    """``read_parquet``; ``types`` is not needed: a Parquet file is typed."""
+
+    function = "read_parquet"
+
+
+read = ParquetReader()

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import duckdb
 
+from .. import ledger
 from ..config import SourceConfig, WorkbenchConfig
 from ..errors import ConfigError
-from ..warehouse import META
 
 _IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial")
 
@@ -38,10 +38,6 @@ class SourceScan:
     files: tuple[LandingFile, ...]      # every current file, sorted
     changed: tuple[LandingFile, ...]    # new or changed content, with sha256 set
     touched: tuple[LandingFile, ...]    # same content, new mtime: only metadata to refresh
-
-    @property
-    def has_changes(self) -> bool:
-        return bool(self.changed)
 
 
 def is_landing_file(path: Path) -> bool:
@@ -70,22 +66,16 @@ def scan(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, source: Source
          *, full_refresh: bool = False) -> SourceScan:
     """Compare a source's files with its last successful loads recorded in the warehouse."""
     files = discover(config, source)
-    loaded = {
-        path: (size, mtime_ns, sha)
-        for path, size, mtime_ns, sha in con.execute(
-            f"""select path, arg_max(size, loaded_at), arg_max(mtime_ns, loaded_at),
-                       arg_max(sha256, loaded_at)
-                from {META}.files where source = ? and status = 'loaded' group by path""",
-            [source.name]).fetchall()
-    }
+    loaded = ledger.loaded_files(con, source.name)
     changed, touched = [], []
     for file in files:
         previous = loaded.get(file.relative)
-        if not full_refresh and previous and previous[:2] == (file.size, file.mtime_ns):
+        if not full_refresh and previous and (previous.size, previous.mtime_ns) == (
+                file.size, file.mtime_ns):
             continue
         hashed = LandingFile(file.path, file.relative, file.size, file.mtime_ns,
                              sha256_of(file.path))
-        if not full_refresh and previous and previous[2] == hashed.sha256:
+        if not full_refresh and previous and previous.sha256 == hashed.sha256:
             touched.append(hashed)
         else:
             changed.append(hashed)

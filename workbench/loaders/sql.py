@@ -1,18 +1,50 @@
-"""Rendering reader options as SQL named parameters: ``read_csv(?, header = true, ...)``.
+"""The built-in readers: DuckDB table functions called from SQL, ``read_csv(?, header = true)``.
 
-The built-in readers are DuckDB table functions called from SQL: measured on DuckDB 2.0, the
-Python relation API sniffs a CSV several times per read, about 3x slower for small files. The
-file path is always a bound parameter; option names must be identifiers and values are
-rendered as literals, so nothing from a config file is spliced as SQL code.
+Called from SQL because, measured on DuckDB 2.0, the Python relation API sniffs a CSV several
+times per read, about 3x slower for small files, and a view over a relation binds (sniffs)
+once more per statement. The file path is always a bound parameter; option names must be
+identifiers and values are rendered as literals, so nothing from a config file is spliced as
+SQL code.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import duckdb
 
 from ..config import IDENTIFIER
 from ..errors import ConfigError
 
 
-def call(function: str, options: dict) -> str:
+class TableFunctionReader:
+    """A built-in reader: one DuckDB table function (``function``) with named arguments.
+
+    It is a ``Reader`` (``loaders.read``), so a custom reader can hand a file it has fetched
+    or decoded to one: ``return csv.read(con, path, options, types)``. The loaders call
+    ``sql()`` instead, to describe and read a file in plain SQL statements.
+    """
+
+    function: ClassVar[str]
+
+    def arguments(self, path: str, options: Mapping[str, Any],
+                  types: dict[str, str] | None) -> dict[str, Any]:
+        """The named arguments for this file: the source's options, plus ``types`` pinned
+        the way this format pins them."""
+        return dict(options)
+
+    def sql(self, path: str, options: Mapping[str, Any], types: dict[str, str] | None) -> str:
+        """``function(?, name = literal, ...)``, the ``?`` standing for ``path``."""
+        return call(self.function, self.arguments(path, options, types))
+
+    def __call__(self, con: duckdb.DuckDBPyConnection, path: str, options: Mapping[str, Any],
+                 types: dict[str, str] | None = None) -> duckdb.DuckDBPyRelation:
+        return con.sql(f"select * from {self.sql(path, options, types)}", params=[path])
+
+
+def call(function: str, options: Mapping[str, Any]) -> str:
     """``function(?, key = literal, ...)`` with ``?`` standing for the file path."""
     rendered = ["?"]
     for key, value in options.items():
@@ -23,12 +55,14 @@ def call(function: str, options: dict) -> str:
 
 
 def literal(value: object) -> str:
+    """``value`` as a DuckDB literal: strings quoted (quotes doubled), lists and dicts
+    rendered as lists and structs; ConfigError for anything else."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
-        return repr(value)
+        return repr(value) if math.isfinite(value) else f"'{value!r}'::double"   # nan, inf
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
     if isinstance(value, (list, tuple)):

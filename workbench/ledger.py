@@ -1,0 +1,261 @@
+"""The ``_workbench`` ledger: what was loaded, what is built, which runs ran and how.
+
+This module is the only code that names the ``_workbench`` schema. It creates the schema,
+writes it with named columns, and offers the reads the rest of the workbench needs, so a
+table's layout is known in one place and can grow a column without breaking a reader::
+
+    files           one row per landing file per load attempt (loaded or rejected)
+    sources         per source: data_version (bumped by each load that brought data),
+                    built_version (the data_version dbt last built), last_loaded_at
+    state           key/value facts of the project (e.g. the dbt project's fingerprint)
+    runs            one row per run that did work
+    node_results    one row per node of those runs
+
+Every function takes a DuckDB connection first: a writer's (``Warehouse.connect()``) for
+writes, or a reader's (``Warehouse.reading()``) for reads. Times are naive UTC.
+Metadata schemas start with ``_`` and are hidden from the catalogue (see warehouse.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Union
+
+import duckdb
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .loaders.scan import LandingFile
+    from .results import RunResult
+
+SCHEMA = "_workbench"
+FILES, SOURCES, STATE = f"{SCHEMA}.files", f"{SCHEMA}.sources", f"{SCHEMA}.state"
+RUNS, NODES = f"{SCHEMA}.runs", f"{SCHEMA}.node_results"
+RUN_COLUMNS = ("run_id", "trigger", "selection", "status", "started_at", "finished_at",
+               "summary")
+NODE_COLUMNS = ("run_id", "name", "kind", "status", "seconds", "rows", "started_at",
+                "finished_at")
+
+# The layout of every release so far; ``create ... if not exists`` leaves an existing
+# warehouse's tables (and rows) as they are.
+_CREATE = f"""
+create schema if not exists {SCHEMA};
+create table if not exists {FILES} (
+    source varchar, path varchar, size bigint, mtime_ns bigint, sha256 varchar,
+    rows bigint, loaded_at timestamp, status varchar, message varchar, run_id varchar);
+create table if not exists {SOURCES} (
+    source varchar primary key, data_version bigint, built_version bigint,
+    last_loaded_at timestamp);
+create table if not exists {STATE} (key varchar primary key, value varchar);
+create table if not exists {RUNS} (
+    run_id varchar, trigger varchar, selection varchar, started_at timestamp,
+    finished_at timestamp, status varchar, summary varchar);
+create table if not exists {NODES} (
+    run_id varchar, name varchar, kind varchar, status varchar, seconds double,
+    rows bigint, failures bigint, message varchar, started_at timestamp,
+    finished_at timestamp);
+"""
+# Columns added after a table's first release: a warehouse from before gains them.
+_ADDED = {NODES: {"finished_at": "timestamp"}}
+
+Query = Callable[[str, list], "pd.DataFrame"]     # ``wb.sql``: SQL with ? -> DataFrame
+Source = Union[duckdb.DuckDBPyConnection, Query]    # what DataFrame reads take
+
+
+def ensure(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the schema and its tables if missing, and add columns a previous release's
+    warehouse lacks. Idempotent; a writer's connection runs it on opening."""
+    con.execute(_CREATE)
+    for table, columns in _ADDED.items():
+        have = _columns(con, table)
+        for column, kind in columns.items():
+            if column not in have:
+                con.execute(f"alter table {table} add column {column} {kind}")
+
+
+# -- key/value state ---------------------------------------------------------------------------
+def get_state(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    row = con.execute(f"select value from {STATE} where key = ?", [key]).fetchone()
+    return row[0] if row else None
+
+
+def set_state(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    con.execute(f"insert or replace into {STATE} (key, value) values (?, ?)", [key, value])
+
+
+# -- sources -----------------------------------------------------------------------------------
+def source_loaded(con: duckdb.DuckDBPyConnection, source: str, loaded_at: datetime) -> None:
+    """A load brought new data: bump the source's data_version, so dbt builds it."""
+    con.execute(
+        f"""insert into {SOURCES} (source, data_version, built_version, last_loaded_at)
+            values (?, 1, 0, ?)
+            on conflict (source) do update
+            set data_version = {SOURCES}.data_version + 1,
+                last_loaded_at = excluded.last_loaded_at""", [source, loaded_at])
+
+
+def stale_sources(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Sources loaded since dbt last built what is downstream of them."""
+    return {s for s, in con.execute(
+        f"select source from {SOURCES} where data_version > built_version").fetchall()}
+
+
+def mark_built(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    """dbt built everything downstream of ``source`` from its current data."""
+    con.execute(f"update {SOURCES} set built_version = data_version where source = ?",
+                [source])
+
+
+def last_loads(con: duckdb.DuckDBPyConnection) -> dict[str, datetime | None]:
+    """Source -> when a load last brought it data (freshness)."""
+    return dict(con.execute(f"select source, last_loaded_at from {SOURCES}").fetchall())
+
+
+# -- files -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadedFile:
+    """A landing file as its last successful load saw it."""
+
+    size: int
+    mtime_ns: int
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class SourceLoads:
+    """What the ledger knows of one source's loads, for ``wb.status()``."""
+
+    source: str
+    files_loaded: int             # files whose latest record is a successful load
+    last_loaded_at: datetime | None
+    pending_dbt: bool             # loaded data that dbt has not yet built downstream
+    rejected: str | None          # the latest rejected file's reason, if rejected since
+
+
+def record_files(con: duckdb.DuckDBPyConnection, source: str, files: Iterable[LandingFile],
+                 *, run_id: str, loaded_at: datetime, rows: int | None, status: str,
+                 message: str | None) -> None:
+    """One row per file: ``status`` is "loaded" or "rejected" (``message`` says why)."""
+    rows_ = [[source, f.relative, f.size, f.mtime_ns, f.sha256, rows, loaded_at, status,
+              message, run_id] for f in files]
+    if rows_:
+        con.executemany(
+            f"""insert into {FILES} (source, path, size, mtime_ns, sha256, rows, loaded_at,
+                                     status, message, run_id)
+                values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows_)
+
+
+def loaded_files(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, LoadedFile]:
+    """Path -> the file as last loaded successfully, for one source."""
+    return {path: LoadedFile(size, mtime_ns, sha) for path, size, mtime_ns, sha in con.execute(
+        f"""select path, arg_max(size, loaded_at), arg_max(mtime_ns, loaded_at),
+                   arg_max(sha256, loaded_at)
+            from {FILES} where source = ? and status = 'loaded' group by path""",
+        [source]).fetchall()}
+
+
+def files_seen(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], tuple[int, int]]:
+    """(source, path) -> (size, mtime_ns) of every file ever recorded, loaded or rejected
+    (the watcher: either way, the same file needs no new load)."""
+    rows = con.execute(f"""select source, path, arg_max(size, loaded_at),
+                                  arg_max(mtime_ns, loaded_at)
+                           from {FILES} group by source, path""").fetchall()
+    return {(source, path): (size, mtime_ns) for source, path, size, mtime_ns in rows}
+
+
+def source_loads(con: duckdb.DuckDBPyConnection) -> dict[str, SourceLoads]:
+    """Source -> its loads as recorded, for every source with a file record."""
+    rows = con.execute(f"""
+        with latest as (          -- each file's latest record: loaded, or rejected since
+            select source, path, arg_max(status, loaded_at) as status,
+                   arg_max(message, loaded_at) as message, max(loaded_at) as at
+            from {FILES} group by source, path)
+        select l.source,
+               count(*) filter (where l.status = 'loaded'),
+               max(s.last_loaded_at),
+               coalesce(bool_or(s.data_version > s.built_version), false),
+               arg_max(l.message, l.at) filter (where l.status = 'rejected')
+        from latest l left join {SOURCES} s using (source)
+        group by l.source""").fetchall()
+    return {row[0]: SourceLoads(*row) for row in rows}
+
+
+# -- runs and their nodes ----------------------------------------------------------------------
+def record_run(con: duckdb.DuckDBPyConnection, result: RunResult) -> None:
+    """The run and each of its nodes."""
+    con.execute(
+        f"""insert into {RUNS} (run_id, trigger, selection, started_at, finished_at, status,
+                                summary)
+            values (?, ?, ?, ?, ?, ?, ?)""",
+        [result.run_id, result.trigger, result.selection, result.started_at,
+         result.finished_at, result.status, result.summary()])
+    if result.nodes:
+        con.executemany(
+            f"""insert into {NODES} (run_id, name, kind, status, seconds, rows, failures,
+                                     message, started_at, finished_at)
+                values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [[result.run_id, n.name, n.kind, n.status, n.seconds, n.rows, n.failures,
+              n.message, n.started_at, n.finished_at] for n in result.nodes])
+
+
+def last_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
+    return con.execute(f"select max(run_id) from {RUNS}").fetchone()[0]
+
+
+def last_run_summary(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The latest run's one-line summary, None before the first run."""
+    row = con.execute(f"select summary from {RUNS} order by started_at desc limit 1"
+                      ).fetchone()
+    return row[0] if row else None
+
+
+def latest_statuses(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Node name -> the status of its latest result."""
+    return dict(con.execute(
+        f"""select name, arg_max(status, coalesce(finished_at, started_at))
+            from {NODES} group by name""").fetchall())
+
+
+def last_built(con: duckdb.DuckDBPyConnection, name: str) -> datetime | None:
+    """When a run last built a model, seed, snapshot or source called ``name``; None if
+    never, or if the warehouse has no ledger (one not built by the workbench)."""
+    try:
+        row = con.execute(
+            f"""select max(finished_at) from {NODES} where name = ?
+                and kind in ('model', 'seed', 'snapshot', 'source')
+                and status in ('success', 'warn')""", [name]).fetchone()
+    except (duckdb.CatalogException, duckdb.BinderException):
+        return None
+    return row[0] if row else None
+
+
+def recent_runs(source: Source, limit: int) -> pd.DataFrame:
+    """The last ``limit`` runs, newest first, with ``RUN_COLUMNS``."""
+    return _frame(source, f"select {', '.join(RUN_COLUMNS)} from {RUNS} "
+                          f"order by started_at desc limit ?", [int(limit)])
+
+
+def recent_node_results(source: Source, limit: int) -> pd.DataFrame:
+    """The nodes of the last ``limit`` runs with ``NODE_COLUMNS``, in the order they
+    started."""
+    return _frame(source, f"""select {', '.join('n.' + c for c in NODE_COLUMNS)}
+        from {NODES} n join (select run_id from {RUNS} order by started_at desc limit ?) r
+        using (run_id) order by n.started_at nulls last, n.name""", [int(limit)])
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _frame(source: Source, sql: str, params: list) -> pd.DataFrame:
+    if isinstance(source, duckdb.DuckDBPyConnection):
+        return source.sql(sql, params=params).to_arrow_table().to_pandas()
+    return source(sql, params)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    schema, name = table.split(".")
+    return {c for c, in con.execute(
+        "select column_name from information_schema.columns where table_catalog = "
+        "current_database() and table_schema = ? and table_name = ?", [schema, name]
+    ).fetchall()}
