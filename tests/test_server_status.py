@@ -23,8 +23,8 @@ from helpers import post
 from workbench import Workbench
 from workbench.config import load_config
 from workbench.display.panel import WorkbenchPanel
-from workbench.server_status import read
 from workbench.service import free_port
+from workbench.service.status import read
 
 WORKBENCH = str(Path(sys.executable).parent / "workbench")
 
@@ -186,3 +186,14 @@ def test_the_service_file_finds_the_server_and_its_work_pool_workers(
     assert f"served by workbench serve (pid {os.getpid()}" in text
     assert "Workers (workbench-pool: READY)" in text and "worker-1" in text
     assert "worker-1" in status._repr_html_()
+
+
+def test_the_service_and_its_status_import_without_prefect_or_dbt():
+    """``workbench status`` and ``wb.server()`` stay fast: only the flows import Prefect."""
+    code = ("import sys, workbench.service, workbench.service.status, workbench.server_status, "
+            "workbench.display.server; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'dbt'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -1,0 +1,48 @@
+"""``workbench serve``: files arrive, sources load, downstream builds; late sources answered.
+
+One long-lived process (``serve``) that
+
+* uses the Prefect server at ``PREFECT_API_URL``, or starts one of its own on 127.0.0.1
+  (``server.LocalPrefectServer``: database and home under ``.workbench/prefect-server/``) and
+  stops it on exit;
+* registers the deployments declared in ``deploy.py``, which run the flows of ``flows.py``:
+
+  - ``workbench-load/load-<source>@<project>``, one per source, triggered by the event
+    ``workbench.file.arrived`` about resource ``workbench.source.<source>`` of this project
+    (label ``workbench.project``: projects can share a server). It stages the new files
+    outside the write lock (``loaders.stage``), then runs
+    ``Workbench(root).run(select="source:<source>")`` (the load only) and, when that loaded
+    something, emits ``workbench.source.loaded`` (same resource; payload rows, files, run_id);
+  - ``workbench-build-downstream/build-downstream@<project>``, triggered by any
+    ``workbench.source.loaded`` of the project, the source taken from the event's resource.
+    It runs ``Workbench(root).run(sources=[source])``: nothing new to load, so it builds
+    exactly what that source's new data made stale;
+  - ``workbench-freshness/check-freshness@<project>``, on an interval schedule: emits
+    ``workbench.source.stale`` for each source that has just gone past its SLA;
+  - ``workbench-answer-stale/answer-stale@<project>``, triggered by
+    ``workbench.source.stale``: reload, notify or run, as ``on_stale`` says for that source;
+
+* serves them (a Prefect ``Runner`` in this process; each flow run is a subprocess), or, with
+  ``pool``, registers them on a process work pool for ``prefect worker`` processes to run;
+* watches ``data/landing/`` (``watch.LandingWatcher``) and emits ``workbench.file.arrived``
+  once per complete new or changed file;
+* keeps its record, ``.workbench/service.json`` (``record.py``), for ``workbench status``.
+
+One module per job: ``events`` (names, resources, emitting), ``flows``, ``deploy``
+(deployments, names, tags), ``server`` (a local Prefect server), ``record`` (service.json),
+``loop`` (the serve loop) and ``status`` (what the server is doing, for ``wb.server()``).
+Importing this package imports no Prefect: only ``flows`` does, and it is imported once
+``environment.prepare`` has given Prefect its home inside the project.
+"""
+
+from __future__ import annotations
+
+from .deploy import deployment_name, deployments, project_tag
+from .events import FILE_ARRIVED, SOURCE_LOADED, SOURCE_STALE, resource
+from .loop import serve
+from .record import ServiceRecord
+from .server import LocalPrefectServer, free_port
+
+__all__ = ["FILE_ARRIVED", "SOURCE_LOADED", "SOURCE_STALE", "LocalPrefectServer",
+           "ServiceRecord", "deployment_name", "deployments", "free_port", "project_tag",
+           "resource", "serve"]

@@ -1,0 +1,111 @@
+"""The four flows ``workbench serve`` deploys. Thin: each opens the project and calls the
+facade; what runs when is decided by the triggers in ``deploy.py``.
+
+Deployments name these flows by module path (``workbench.service.flows.load_source``): a
+flow-run process imports this module, after ``environment.prepare`` gave Prefect its home
+(the serve process sets ``PREFECT_HOME`` in the environment its flow runs inherit). This is
+the only module of the service that imports Prefect at its top.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prefect import flow
+from prefect.artifacts import create_table_artifact
+
+from ..api import Workbench
+from ..config import RUN_ANSWER
+from ..errors import ServiceError
+from ..freshness import newly_stale, notify_stale, remember
+from ..loaders import stage_source
+from .events import SOURCE_LOADED, SOURCE_STALE, emit, source_of
+
+log = logging.getLogger(__name__)
+
+LOAD_FLOW = "workbench-load"
+BUILD_FLOW = "workbench-build-downstream"
+FRESHNESS_FLOW = "workbench-freshness"
+ANSWER_FLOW = "workbench-answer-stale"
+
+
+@flow(name=LOAD_FLOW, flow_run_name="load {source}", log_prints=False)
+def load_source(root: str, source: str) -> dict:
+    """Load one source's new files (nothing else); announce it if it brought data.
+
+    The files are read first, without the write lock (``loaders.stage``), so a slow source
+    holds the lock only for the quick insert of what it already read."""
+    workbench = Workbench(root)
+    staged = stage_source(workbench.config, source)
+    result = workbench.run(select=f"source:{source}", trigger="service")
+    node = result.node(source)
+    loaded = node.status == "success"
+    if loaded:
+        emit(SOURCE_LOADED, workbench.config, source,
+             {"rows": node.rows, "files": (node.metrics or {}).get("files"),
+              "run_id": result.run_id})
+    result.raise_for_failures()
+    return {"source": source, "loaded": loaded, "rows": node.rows, "run_id": result.run_id,
+            "status": node.status, "staged_seconds": round(staged.seconds, 3)}
+
+
+@flow(name=BUILD_FLOW, flow_run_name="build downstream of {source}", log_prints=False)
+def build_downstream(root: str, source: str) -> dict:
+    """Build exactly what one source's new data made stale (it loads nothing new)."""
+    source = source_of(source)
+    result = Workbench(root).run(sources=[source], trigger="service")
+    result.raise_for_failures()
+    return {"source": source, "run_id": result.run_id, "summary": result.summary()}
+
+
+@flow(name=FRESHNESS_FLOW, flow_run_name="check freshness", log_prints=False)
+def check_freshness(root: str) -> dict:
+    """Compare every source with its SLA; announce each source that has just gone stale.
+
+    Announced once per episode (the last states are kept in ``.workbench/``), so a late
+    source gets one answer, and another only after it was fresh again."""
+    workbench = Workbench(root)
+    report = workbench.freshness()
+    memory = workbench.config.state_dir / "freshness.json"
+    create_table_artifact(
+        key="workbench-freshness", description="Each source against its SLA",
+        table=report.to_pandas().astype(object).where(lambda f: f.notna(), None)
+        .to_dict(orient="records"))
+    announced = newly_stale(report, memory)
+    for item in announced:
+        emit(SOURCE_STALE, workbench.config, item.source, {
+            "state": item.state, "age_seconds": item.age.total_seconds(),
+            "error_after_seconds": item.error_after.total_seconds(),
+            "last_loaded_at": item.last_loaded_at.isoformat()})
+    remember(report, memory)
+    return {"stale": [i.source for i in announced], "late": report.late()}
+
+
+@flow(name=ANSWER_FLOW, flow_run_name="answer stale {source}", log_prints=False)
+def answer_stale(root: str, source: str) -> dict:
+    """Do what the project configured for a stale source: reload, notify, run. Every answer
+    is tried; the run fails at the end if any of them did. An alert goes out only if the
+    source is still stale after the answers before it (a reload may have fixed it)."""
+    source = source_of(source)
+    workbench = Workbench(root)
+    done, failed = {}, {}
+    for answer in workbench.config.stale_answers(source):
+        try:
+            if answer == "reload":
+                done[answer] = load_source(root, source)["status"]
+            elif answer == "notify":
+                item = workbench.freshness()[source]
+                done[answer] = (notify_stale(workbench.config, item)
+                                if item.state == "stale" else f"not sent: {item.state}")
+            else:
+                result = workbench.run(select=answer.removeprefix(RUN_ANSWER).strip(),
+                                       trigger="service")
+                result.raise_for_failures()
+                done[answer] = result.summary()
+        except Exception as error:      # the other answers still run
+            log.exception("answer %r to stale source %s failed", answer, source)
+            failed[answer] = f"{type(error).__name__}: {error}"
+    if failed:
+        raise ServiceError(f"stale source {source}: answers failed: {failed}",
+                           source=source, failed=failed)
+    return {"source": source, "answers": done}

@@ -1,0 +1,207 @@
+"""The serve loop: a Prefect server, the deployments served (or put on a work pool), the
+landing watcher emitting ``workbench.file.arrived``, and the service record, until stopped.
+
+Runs still take the warehouse's write lock, so they never interleave; staging keeps a slow
+source's share of it to the quick insert of files it has already read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .. import environment
+from ..config import WorkbenchConfig, load_config
+from ..errors import ConfigError, ServiceError
+from ..watch import Arrival, LandingWatcher
+from . import record
+from .events import FILE_ARRIVED, emit
+from .server import LocalPrefectServer
+
+log = logging.getLogger(__name__)
+
+
+def serve(root: Path | str | None = None, *, api_url: str | None = None,
+          pool: str | None = None, stop: threading.Event | None = None,
+          poll_seconds: float = 1.0, watch_interval: float = 0.5,
+          ready: threading.Event | None = None) -> None:
+    """Serve the project's deployments and watch its landing folder until ``stop`` is set,
+    Ctrl-C or SIGTERM.
+
+    Args:
+        root: the project (found from the working directory if None).
+        api_url: a Prefect server; default ``PREFECT_API_URL``, else a server of our own.
+        pool: a process work pool: register the deployments there for ``prefect worker``
+            processes (on this machine or others) to run, instead of running them here.
+        stop: set it (from another thread) to shut down cleanly.
+        poll_seconds: how often the runner asks the server for runs to start.
+        watch_interval: how often the landing folder is listed.
+        ready: set once deployments are registered and the watcher is running.
+
+    Raises:
+        ConfigError: ``workbench serve`` already runs for this project.
+        ServiceError: the Prefect server of our own did not start.
+    """
+    config = load_config(root)
+    environment.prepare(config.state_dir)
+    running = record.read(config)
+    if running is not None and running.pid != os.getpid():
+        # A second watcher would announce every file twice, and every load would run twice.
+        raise ConfigError(f"workbench serve is already running for {config.root} (pid "
+                          f"{running.pid}, Prefect {running.api_url}); stop it first.",
+                          pid=running.pid)
+    stop = stop or threading.Event()
+    server = None
+    api_url = api_url or os.environ.get("PREFECT_API_URL")
+    if not api_url:
+        server = LocalPrefectServer(config.state_dir / "prefect-server")
+        log.info("starting a Prefect server for %s", config.root)
+        api_url = server.start()
+    try:
+        with _prefect_api(api_url):
+            from .deploy import deployments
+
+            print(f"workbench serve: {config.root} on Prefect {api_url}"
+                  + (f" (UI {api_url.removesuffix('/api')})" if server else ""), flush=True)
+            declared = deployments(config)     # sync: to_deployment is async in a loop
+            asyncio.run(_serve(config, declared, api_url, pool, stop, poll_seconds,
+                               watch_interval, ready))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        record.remove(config)
+        if server is not None:
+            server.stop()
+
+
+@contextmanager
+def _prefect_api(api_url: str) -> Iterator[None]:
+    """Point Prefect at ``api_url``: the environment for flow-run subprocesses and new
+    threads, the settings context for this thread; both restored after."""
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = api_url
+    try:
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
+
+
+async def _serve(config: WorkbenchConfig, declared: list, api_url: str, pool: str | None,
+                 stop: threading.Event, poll_seconds: float, watch_interval: float,
+                 ready: threading.Event | None) -> None:
+    from prefect.runner import Runner
+
+    runner = None
+    if pool:
+        await _register_on_pool(declared, pool)
+    else:
+        runner = Runner(name=f"workbench-{config.root.name}"[:60].replace("/", "-"),
+                        query_seconds=poll_seconds, pause_on_shutdown=False, limit=None)
+        for deployment in declared:
+            await runner.aadd_deployment(deployment)
+
+    watcher = LandingWatcher(config, _announcer(config, api_url), interval=watch_interval,
+                             known=_loaded_files(config))
+    loop = asyncio.get_running_loop()
+    signals = []
+    if threading.current_thread() is threading.main_thread():
+        # The Runner handles SIGTERM itself; SIGINT the same way, and both without one.
+        signals = [signal.SIGINT] if runner else [signal.SIGINT, signal.SIGTERM]
+        for number in signals:
+            loop.add_signal_handler(number, stop.set)
+    runner_task = asyncio.create_task(runner.start()) if runner else None
+    watcher.start()
+    record.write(config, api_url, pool)
+    if ready is not None:
+        ready.set()
+    print(f"workbench serve: {len(declared)} deployments "
+          + (f"on work pool {pool!r} (start workers with `prefect worker start --pool "
+             f"{pool}`)" if pool else "served here") + f", watching {config.landing}",
+          flush=True)
+    try:
+        while not stop.is_set() and not (runner_task and runner_task.done()):
+            await asyncio.sleep(0.2)
+    finally:
+        watcher.stop()
+        if runner_task is not None:
+            await _stop_runner(runner, runner_task)
+        for number in signals:
+            loop.remove_signal_handler(number)
+
+
+async def _stop_runner(runner, task: asyncio.Task) -> None:
+    if not task.done():
+        if runner.started:
+            await runner.astop()
+        else:
+            task.cancel()
+    try:
+        await asyncio.wait_for(task, timeout=30)
+    except (asyncio.CancelledError, asyncio.TimeoutError):
+        pass
+
+
+async def _register_on_pool(declared: list, pool: str) -> None:
+    """Create the process work pool if it is missing and register every deployment on it."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+    from prefect.workers.process import ProcessWorker
+
+    async with get_client() as client:
+        try:
+            await client.read_work_pool(pool)
+        except ObjectNotFound:
+            try:
+                await client.create_work_pool(WorkPoolCreate(
+                    name=pool, type="process",
+                    base_job_template=ProcessWorker.get_default_base_job_template()))
+            except ObjectAlreadyExists:     # a worker created it meanwhile
+                pass
+    for deployment in declared:
+        await deployment.apply(work_pool_name=pool)
+
+
+def _announcer(config: WorkbenchConfig, api_url: str) -> Callable[[Arrival], None]:
+    """``on_arrival`` for the watcher: emit ``workbench.file.arrived`` to this server. It
+    runs in the watcher's thread, which does not see this thread's settings context."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    def announce(arrival: Arrival) -> None:
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            accepted = emit(FILE_ARRIVED, config, arrival.source,
+                            {"path": arrival.relative, "size": arrival.size})
+        if not accepted:        # the watcher reports the file again on a later poll
+            raise ServiceError(f"Prefect at {api_url} did not accept event {FILE_ARRIVED} "
+                               f"for {arrival.relative}", event=FILE_ARRIVED)
+        log.info("file arrived: %s (%s bytes)", arrival.relative, arrival.size)
+
+    return announce
+
+
+def _loaded_files(config: WorkbenchConfig) -> dict[tuple[str, str], tuple[int, int]]:
+    """What the published warehouse has seen (``ledger.files_seen``): files the watcher need
+    not announce again."""
+    if not config.published.exists():
+        return {}
+    from ..ledger import files_seen
+    from ..warehouse import Warehouse
+
+    try:
+        with Warehouse(config.warehouse, config.published).reading() as con:
+            return files_seen(con)
+    except Exception:       # an old or empty warehouse: every file counts as new
+        log.exception("could not read loaded files; treating every file as new")
+        return {}

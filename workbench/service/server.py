@@ -1,0 +1,95 @@
+"""A Prefect server of the project's own: ``prefect server start`` on 127.0.0.1.
+
+Used by ``workbench serve`` when there is no ``PREFECT_API_URL`` (home and database under
+``.workbench/prefect-server/``), and by the tests and benchmarks, each with a home of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..errors import ServiceError
+
+START_TIMEOUT = 120.0       # seconds: a first start migrates its database, slow on 2 busy cores
+
+
+class LocalPrefectServer:
+    """``prefect server start`` on 127.0.0.1 and a free port, home under ``home``.
+
+    Example::
+
+        server = LocalPrefectServer(tmp_path / "prefect-home")
+        api_url = server.start()          # "http://127.0.0.1:<port>/api", once it answers
+        ...
+        server.stop()
+    """
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.process: subprocess.Popen | None = None
+        self.url: str | None = None
+
+    @property
+    def log(self) -> Path:
+        """The server's output: where to look when it does not start."""
+        return self.home / "server.log"
+
+    def start(self, timeout: float = START_TIMEOUT) -> str:
+        """Start the server and return its API URL once ``/ready`` says its database answers.
+
+        Raises:
+            ServiceError: the server exited, or did not answer within ``timeout`` seconds
+                (it is stopped); ``log`` names its log file.
+        """
+        import httpx
+
+        self.home.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        env = {**os.environ, "PREFECT_HOME": str(self.home)}
+        env.pop("PREFECT_API_URL", None)
+        env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        prefect = Path(sys.executable).parent / "prefect"
+        command = [str(prefect)] if prefect.exists() else [sys.executable, "-m", "prefect"]
+        with open(self.log, "ab") as log_file:      # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [*command, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{port}/api"
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise ServiceError(f"prefect server exited at start-up (code "
+                                   f"{self.process.returncode}); see {self.log}", log=self.log)
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
+                    return self.url
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ServiceError(f"prefect server did not answer in {timeout:.0f}s; see "
+                                   f"{self.log}", log=self.log)
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        """Terminate the server (killed if it has not stopped within 20 seconds)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
