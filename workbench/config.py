@@ -13,6 +13,9 @@ Defaults follow convention so a small project needs only its sources listed::
     mode = "append"                       # append | replace
     warn_after = "1d"                     # freshness SLA (used by wb.freshness())
 
+    [steps.classify_messages]             # Python steps and actions: StepConfig, see
+    function = "package.module:function"  # workbench.steps for what the function gets
+
 Environment variables with the prefix ``WORKBENCH_`` override the ``[workbench]`` table
 (``WORKBENCH_WAREHOUSE``, ``WORKBENCH_DBT_PROJECT``, ``WORKBENCH_LANDING``,
 ``WORKBENCH_DBT_TARGET``), so one checkout can run against another warehouse unchanged.
@@ -38,6 +41,8 @@ MODES = ("append", "replace")
 # run a selection of the pipeline ("run:export_user_engagement").
 STALE_ANSWERS = ("reload", "notify")
 RUN_ANSWER = "run:"
+_MAIN_KEYS = ("warehouse", "dbt_project", "landing", "dbt_target", "raw_schema", "lock_timeout",
+              "name")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -150,19 +155,23 @@ def load_config(root: Path | str | None = None) -> WorkbenchConfig:
         data = tomllib.loads(file.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}", path=str(file)) from exc
-    main = dict(data.get("workbench", {}))
+    main = dict(_table(data, "workbench", file, "[workbench]"))
+    unknown = set(main) - set(_MAIN_KEYS)
+    if unknown:
+        raise ConfigError(f"{file} [workbench]: unknown keys {sorted(unknown)}; known: "
+                          f"{', '.join(_MAIN_KEYS)}", key=sorted(unknown)[0])
     for key in ("warehouse", "dbt_project", "landing", "dbt_target"):
         if value := os.environ.get(f"WORKBENCH_{key.upper()}"):
             main[key] = value
-    raw_sources = data.get("sources", {})
-    if not isinstance(raw_sources, dict):
-        raise ConfigError(f"{file}: [sources] must be a table of tables, "
-                          f"e.g. [sources.events]", path=str(file))
-    sources = tuple(_source(name, spec, file) for name, spec in raw_sources.items())
+    for key in ("warehouse", "dbt_project", "landing", "dbt_target", "raw_schema", "name"):
+        if key in main:
+            _require_string(main[key], f"{file} [workbench]", key)
+    sources = tuple(_source(name, spec, file)
+                    for name, spec in _table(data, "sources", file, "[sources.<name>]").items())
     steps = tuple(_step(name, spec, "step", file)
-                  for name, spec in data.get("steps", {}).items())
+                  for name, spec in _table(data, "steps", file, "[steps.<name>]").items())
     actions = tuple(_step(name, spec, "action", file)
-                    for name, spec in data.get("actions", {}).items())
+                    for name, spec in _table(data, "actions", file, "[actions.<name>]").items())
     raw_schema = main.get("raw_schema", "raw")
     _require_identifier(raw_schema, "raw_schema", file)
     return WorkbenchConfig(
@@ -175,9 +184,10 @@ def load_config(root: Path | str | None = None) -> WorkbenchConfig:
         actions=actions,
         raw_schema=raw_schema,
         dbt_target=main.get("dbt_target"),
-        lock_timeout=float(main.get("lock_timeout", 600)),
+        lock_timeout=_seconds(main.get("lock_timeout", 600), f"{file} [workbench]",
+                              "lock_timeout"),
         service=_service(data.get("service", {}), file),
-        name=str(main.get("name", "")),
+        name=main.get("name", ""),
     )
 
 
@@ -203,6 +213,9 @@ def _source(name: str, spec: Any, file: Path) -> SourceConfig:
                            "warn_after", "error_after", "reader", "on_stale"}
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}", source=name)
+    for key in ("path", "reader"):
+        if key in spec:
+            _require_string(spec[key], where, key)
     fmt = spec.get("format") or ("custom" if spec.get("reader") else
                                  _guess_format(spec.get("path", "")))
     if fmt == "custom" and not spec.get("reader"):
@@ -213,16 +226,15 @@ def _source(name: str, spec: Any, file: Path) -> SourceConfig:
     mode = spec.get("mode", "append")
     if mode not in MODES:
         raise ConfigError(f"{where}: mode must be one of {MODES}, not {mode!r}", source=name)
-    key = spec.get("primary_key", ())
     return SourceConfig(
         name=name,
         path=spec.get("path") or f"{name}/*",
         format=fmt,
         mode=mode,
-        primary_key=(key,) if isinstance(key, str) else tuple(key),
-        options=dict(spec.get("options", {})),
-        warn_after=parse_duration(spec.get("warn_after"), where=where),
-        error_after=parse_duration(spec.get("error_after"), where=where),
+        primary_key=_strings(spec.get("primary_key", ()), where, "primary_key"),
+        options=_options(spec.get("options", {}), where),
+        warn_after=parse_duration(spec.get("warn_after"), where=f"{where} warn_after"),
+        error_after=parse_duration(spec.get("error_after"), where=f"{where} error_after"),
         reader=spec.get("reader"),
         on_stale=(_answers(spec["on_stale"], where) if "on_stale" in spec else None),
     )
@@ -237,7 +249,7 @@ def _service(spec: Any, file: Path) -> ServiceConfig:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}", path=str(file))
     default = ServiceConfig()
     every = parse_duration(spec.get("freshness_every", default.freshness_every.total_seconds()),
-                           where=where)
+                           where=f"{where} freshness_every")
     if every.total_seconds() < 1:
         raise ConfigError(f"{where}: freshness_every must be at least 1s, not "
                           f"{spec.get('freshness_every')!r}", path=str(file))
@@ -270,17 +282,16 @@ def _step(name: str, spec: Any, kind: str, file: Path) -> StepConfig:
     unknown = set(spec) - {"function", "inputs", "output", "options", "version"}
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}", step=name)
-    inputs = spec.get("inputs", [])
-    if isinstance(inputs, str):
-        inputs = [inputs]
+    _require_string(spec["function"], where, "function")
     output = spec.get("output")
     if kind == "step":
         output = output or name
         _require_identifier(output, f"{kind} output", file)
     elif output:
         raise ConfigError(f"{where}: actions write no table; remove output", step=name)
-    return StepConfig(name=name, kind=kind, function=spec["function"], inputs=tuple(inputs),
-                      output=output, options=dict(spec.get("options", {})),
+    return StepConfig(name=name, kind=kind, function=spec["function"],
+                      inputs=_strings(spec.get("inputs", ()), where, "inputs"),
+                      output=output, options=_options(spec.get("options", {}), where),
                       version=str(spec.get("version", "1")))
 
 
@@ -288,6 +299,48 @@ def _guess_format(path: str) -> str | None:
     suffix = Path(path).suffix.lower().lstrip(".")
     return {"csv": "csv", "tsv": "csv", "parquet": "parquet", "json": "json",
             "jsonl": "json", "ndjson": "json"}.get(suffix)
+
+
+def _table(data: dict, key: str, file: Path, example: str) -> dict:
+    """``[key]`` (empty if absent), which must be a table."""
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{file}: {key} must be a table, e.g. {example}", path=str(file),
+                          key=key)
+    return value
+
+
+def _require_string(value: Any, where: str, key: str) -> None:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: {key} must be a string, not {value!r}", key=key,
+                          value=value)
+
+
+def _strings(value: Any, where: str, key: str) -> tuple[str, ...]:
+    """A string or a list of strings, as a tuple."""
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) for v in values):
+        raise ConfigError(f"{where}: {key} must be a string or a list of strings, not "
+                          f"{value!r}", key=key, value=value)
+    return tuple(values)
+
+
+def _options(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: options must be a table, e.g. options = "
+                          f"{{ header = true }}, not {value!r}", key="options", value=value)
+    return dict(value)
+
+
+def _seconds(value: Any, where: str, key: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if isinstance(value, bool) or not seconds >= 0:
+        raise ConfigError(f"{where}: {key} must be a number of seconds >= 0, not {value!r}",
+                          key=key, value=value)
+    return seconds
 
 
 def _require_identifier(value: str, what: str, file: Path) -> None:

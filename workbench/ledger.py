@@ -78,7 +78,7 @@ def ensure(con: duckdb.DuckDBPyConnection) -> None:
 
 # -- key/value state ---------------------------------------------------------------------------
 def get_state(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
-    row = con.execute(f"select value from {STATE} where key = ?", [key]).fetchone()
+    row = _one(con, f"select value from {STATE} where key = ?", [key])
     return row[0] if row else None
 
 
@@ -202,13 +202,12 @@ def record_run(con: duckdb.DuckDBPyConnection, result: RunResult) -> None:
 
 
 def last_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
-    return con.execute(f"select max(run_id) from {RUNS}").fetchone()[0]
+    return _one(con, f"select max(run_id) from {RUNS}")[0]
 
 
 def last_run_summary(con: duckdb.DuckDBPyConnection) -> str | None:
     """The latest run's one-line summary, None before the first run."""
-    row = con.execute(f"select summary from {RUNS} order by started_at desc limit 1"
-                      ).fetchone()
+    row = _one(con, f"select summary from {RUNS} order by started_at desc limit 1")
     return row[0] if row else None
 
 
@@ -223,10 +222,9 @@ def last_built(con: duckdb.DuckDBPyConnection, name: str) -> datetime | None:
     """When a run last built a model, seed, snapshot or source called ``name``; None if
     never, or if the warehouse has no ledger (one not built by the workbench)."""
     try:
-        row = con.execute(
-            f"""select max(finished_at) from {NODES} where name = ?
-                and kind in ('model', 'seed', 'snapshot', 'source')
-                and status in ('success', 'warn')""", [name]).fetchone()
+        row = _one(con, f"""select max(finished_at) from {NODES} where name = ?
+                            and kind in ('model', 'seed', 'snapshot', 'source')
+                            and status in ('success', 'warn')""", [name])
     except (duckdb.CatalogException, duckdb.BinderException):
         return None
     return row[0] if row else None
@@ -251,6 +249,13 @@ def _frame(source: Source, sql: str, params: list) -> pd.DataFrame:
     if isinstance(source, duckdb.DuckDBPyConnection):
         return source.sql(sql, params=params).to_arrow_table().to_pandas()
     return source(sql, params)
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
+    """The first row, with the result read to its end: DuckDB refuses other work on a
+    connection (a relation, say) while a result is left unfinished."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:

@@ -24,6 +24,7 @@ from ..results import NodeResult
 from ..warehouse import quote
 from .read import LINEAGE_COLUMNS, column_types, reader_sql, select_columns
 from .scan import LandingFile, SourceScan
+from .sql import exact_path
 from .stage import discard_staged, staged_copy
 
 _LINE = re.compile(r"\b[Ll]ine:?\s+(\d+)")
@@ -89,7 +90,7 @@ def _load_file(con, table: str, view: str, source: SourceConfig, file: LandingFi
     staged = staged_copy(config, source, file, types)
     if staged is not None:      # read outside the write lock already (see stage.py)
         reading = sniffing = "read_parquet(?)"
-        params = [str(staged)]
+        params = [exact_path(str(staged))]
     else:
         reading, sniffing, params = reader_sql(con, view, source, file, types, config)
     described = con.execute(f"describe select * from {sniffing}", params).fetchall()

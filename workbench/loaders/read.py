@@ -18,7 +18,7 @@ from ..functions import import_function
 from ..warehouse import quote
 from . import csv, json, parquet
 from .scan import LandingFile
-from .sql import TableFunctionReader
+from .sql import TableFunctionReader, exact_path
 
 LINEAGE_COLUMNS = ("_loaded_at", "_source_file")
 
@@ -65,7 +65,7 @@ def reader_sql(con: duckdb.DuckDBPyConnection, view: str, source: SourceConfig,
     reader, path = reader_of(source, config), str(file.path)
     if isinstance(reader, TableFunctionReader):
         return (reader.sql(path, source.options, types), reader.sql(path, source.options, None),
-                [path])
+                [exact_path(path)])
     reader(con, path, source.options, types).create_view(view, replace=True)
     return view, view, []
 

@@ -10,6 +10,7 @@ SQL code.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -17,6 +18,8 @@ import duckdb
 
 from ..config import IDENTIFIER
 from ..errors import ConfigError
+
+_GLOB = re.compile(r"[][*?]")
 
 
 class TableFunctionReader:
@@ -41,7 +44,15 @@ class TableFunctionReader:
 
     def __call__(self, con: duckdb.DuckDBPyConnection, path: str, options: Mapping[str, Any],
                  types: dict[str, str] | None = None) -> duckdb.DuckDBPyRelation:
-        return con.sql(f"select * from {self.sql(path, options, types)}", params=[path])
+        return con.sql(f"select * from {self.sql(path, options, types)}",
+                       params=[exact_path(path)])
+
+
+def exact_path(path: str) -> str:
+    """``path`` as a pattern that matches only that file: DuckDB's readers take a glob, so
+    a landing file called ``x[1].csv`` would otherwise read ``x1.csv``, and ``a*.csv``
+    every file starting with ``a``. Each glob character becomes a class of itself."""
+    return _GLOB.sub(lambda match: f"[{match[0]}]", path)
 
 
 def call(function: str, options: Mapping[str, Any]) -> str:
