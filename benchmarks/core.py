@@ -246,10 +246,10 @@ _STEPS = {
     "dbt_manifest": ("workbench.transform", "DbtProject", "manifest"),
     "dbt_fingerprint": ("workbench.transform", "DbtProject", "fingerprint"),
     "plan": ("workbench.pipeline", "Pipeline", "plan"),
-    "scan": ("workbench.pipeline", "Pipeline", "scan"),
-    "load": ("workbench.pipeline", "Pipeline", "load"),
-    "dbt_build": ("workbench.pipeline", "Pipeline", "build"),
-    "steps": ("workbench.pipeline", "Pipeline", "run_step"),
+    "scan": ("workbench.units", "Units", "scan"),
+    "load": ("workbench.units", "Units", "load"),
+    "dbt_build": ("workbench.units", "Units", "build"),
+    "steps": ("workbench.units", "Units", "run_step"),
     "finish": ("workbench.pipeline", "Pipeline", "finish"),
     "publish": ("workbench.warehouse", "Warehouse", "publish"),
 }
@@ -630,27 +630,28 @@ def fresh_run_child(root: str) -> None:
 
 
 def _mark_server_start(marks: dict) -> None:
-    """Record when ``flows.warm_up()`` starts Prefect's server thread and when it is done.
+    """Record when ``PrefectExecutor.warm_up()`` starts Prefect's server thread and when it
+    is done.
 
     The thread imports Prefect's server modules, spawns the server and waits for its health
     check; a watcher joins it, so nothing is imported here ahead of the product's own order.
     """
     from workbench import flows
 
-    original = flows.warm_up
+    original = flows.PrefectExecutor.warm_up
 
     @functools.wraps(original)
-    def wrapper():
+    def wrapper(self):
         first = "server_start_began" not in marks
         marks.setdefault("server_start_began", time.time())
-        original()
+        original(self)
         thread = getattr(flows, "_warm_up_thread", None)
         if first and thread is not None:
             def watch():
                 thread.join()
                 marks["server_ready"] = time.time()
             threading.Thread(target=watch, daemon=True).start()
-    flows.warm_up = wrapper
+    flows.PrefectExecutor.warm_up = wrapper
 
 
 def _mark_first_call(module: str, cls_name: str, method: str, marks: dict, began: str,

@@ -6,31 +6,44 @@
     >>> df = wb.table("user_engagement")
 
 In Jupyter, ``%load_ext workbench`` adds the ``%%sql`` magic.
+
+Importing the package imports neither Prefect, dbt, IPython nor scikit-learn: each is
+imported where it is first needed, so a CLI call or a flow-run process pays only for what it
+uses (``benchmarks/imports.py`` measures it).
 """
 
 from .api import Workbench
 from .catalogue import Catalogue
 from .errors import (
     ConfigError,
+    ReportFailed,
+    RunCancelled,
     RunFailed,
     SourceError,
     TableNotFoundError,
     WarehouseBusyError,
     WorkbenchError,
 )
-from .magic import load_ipython_extension
-from .report import ReportFailed, ReportResult
+from .executors import Executor, InlineExecutor
+from .pipeline import RunRequest
+from .progress import CancelToken
+from .report import ReportResult
 from .results import NodeResult, RunResult
 from .steps import StepContext, StepReport
 from .warehouse import TableInfo
 
 __all__ = [
+    "CancelToken",
     "Catalogue",
     "ConfigError",
+    "Executor",
+    "InlineExecutor",
     "NodeResult",
     "ReportFailed",
     "ReportResult",
+    "RunCancelled",
     "RunFailed",
+    "RunRequest",
     "RunResult",
     "SourceError",
     "StepContext",
@@ -43,3 +56,10 @@ __all__ = [
     "load_ipython_extension",
 ]
 __version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext workbench``: adds the ``%%sql`` magic (IPython is imported only now)."""
+    from .magic import load_ipython_extension as load
+
+    load(ipython)

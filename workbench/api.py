@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +11,7 @@ from . import environment
 from .catalogue import Catalogue, StatusReport, null_to_none
 from .config import WorkbenchConfig, load_config
 from .errors import ConfigError
+from .progress import CancelToken, Listener, on_each_node
 from .results import NodeResult, RunResult
 from .warehouse import Warehouse
 
@@ -19,12 +20,13 @@ if TYPE_CHECKING:
 
     from .display.explorer import Explorer
     from .display.lineage import Lineage
+    from .executors import Executor
     from .freshness import FreshnessReport
     from .graph import Graph
     from .history import History
     from .pipeline import Pipeline
     from .report import ReportResult
-    from .server_status import ServerStatus
+    from .service.status import ServerStatus
 
 log = logging.getLogger(__name__)
 
@@ -49,39 +51,47 @@ class Workbench:
     # -- running -----------------------------------------------------------------------------
     def run(self, sources: Sequence[str] | None = None, select: str | None = None, *,
             full_refresh: bool = False, trigger: str = "manual",
-            on_node: Callable[[NodeResult], None] | None = None) -> RunResult:
+            on_node: Callable[[NodeResult], None] | None = None,
+            listeners: Iterable[Listener] = (), cancel: CancelToken | None = None,
+            executor: Executor | None = None) -> RunResult:
         """Load new or changed files, build what is stale with dbt, publish the result.
 
         Args:
             sources: only these sources, and only the dbt nodes downstream of them.
-            select: a dbt selection (``"marts"``, ``"+user_engagement"``) passed through.
+            select: a selection (``"marts"``, ``"+user_engagement"``, ``"step:*"``).
             full_refresh: reload every file and rebuild every table from scratch.
             on_node: called with each NodeResult as it finishes (progress displays).
+            listeners: called with each of the run's progress events
+                (``workbench.progress``: planned, started, finished, up to date).
+            cancel: a ``CancelToken``; once cancelled no new work starts and the run
+                raises RunCancelled.
+            executor: how the run is carried out: a Prefect flow by default
+                (``workbench.flows.PrefectExecutor``), or ``InlineExecutor()`` in-process
+                without Prefect.
 
         Returns the RunResult; failures are in it, not raised (``raise_for_failures()``).
         """
+        from .pipeline import RunRequest
+
         if isinstance(sources, str):
             sources = [sources]
         for name in sources or ():
             self.config.source(name)  # unknown source: ConfigError before any work
-        from . import flows
-
+        listeners = list(listeners)
         on_done = None
-        if on_node is None:
+        if on_node is None and not listeners:
             from .display.progress import notebook_progress
 
             on_node, on_done = notebook_progress() or (None, None)
-        pipeline = self.pipeline
-        if on_node:
-            pipeline.listeners.append(on_node)
-        try:
-            flows.warm_up()             # Prefect's temporary server starts meanwhile...
-            pipeline.dbt.manifest()     # ...while dbt imports and parses
-            result = flows.run(pipeline, sources=sources, select=select,
-                               full_refresh=full_refresh, trigger=trigger)
-        finally:
-            if on_node:
-                pipeline.listeners.remove(on_node)
+        if on_node is not None:
+            listeners.append(on_each_node(on_node))
+        if executor is None:
+            from .flows import PrefectExecutor
+
+            executor = PrefectExecutor()
+        request = RunRequest(tuple(sources) if sources is not None else None, select,
+                             full_refresh, trigger)
+        result = self.pipeline.run(request, executor, listeners=listeners, cancel=cancel)
         if on_done:
             on_done(result)
         return result
@@ -137,7 +147,7 @@ class Workbench:
         if name not in steps:
             raise ConfigError(f"no step or action named {name!r}; configured: "
                               f"{', '.join(steps) or 'none'}", step=name)
-        return self.pipeline.preview(steps[name]).frame
+        return self.pipeline.units.preview(steps[name]).frame
 
     def panel(self):
         """A control panel: run everything, a source and its downstream, or a selection;
@@ -159,7 +169,7 @@ class Workbench:
         queued runs, workers, late sources. None when no server is known (no
         ``PREFECT_API_URL``, no ``workbench serve`` running), so a notebook can tell "not
         served" from "served but unreachable" (``.reachable``)."""
-        from . import server_status
+        from .service import status as server_status
 
         return server_status.read(self.config, freshness=self.freshness)
 

@@ -8,6 +8,8 @@
      ├── WarehouseUsageError   a programming error: Warehouse.connect() outside writing()
      ├── WarehouseBusyError    another process holds the warehouse for writing too long
      ├── RunFailed             raised by RunResult.raise_for_failures()
+     ├── RunCancelled          a run stopped at a node boundary because it was asked to
+     ├── ReportFailed          a report notebook failed (names the notebook and cell)
      ├── ServiceError          workbench serve could not start its Prefect server, emit an
                                event, or answer a stale source (names server log / source)
      ├── DeliveryFailed        one message was not delivered (names its key and channel)
@@ -32,6 +34,8 @@ __all__ = [
     "WarehouseUsageError",
     "WarehouseBusyError",
     "RunFailed",
+    "RunCancelled",
+    "ReportFailed",
     "DeliveryFailed",
     "ChannelUnavailable",
     "ClassifierError",
@@ -128,6 +132,15 @@ class ClassifierError(WorkbenchError):
                          attempts=attempts, status=status, message_id=message_id)
 
 
+class RunCancelled(WorkbenchError):
+    """A run was cancelled (``CancelToken.cancel()``): no new work started after it, the
+    work already running finished, and nothing was recorded or published. What it loaded
+    stays pending, so the next run builds it. Attribute: ``results`` (the nodes that ran)."""
+
+    def __init__(self, message: str, *, results: Any = ()) -> None:
+        super().__init__(message, results=tuple(results))
+
+
 class ColumnNotFoundError(WorkbenchError, KeyError):
     """A sort or filter column that the table does not have. Attributes: ``table``,
     ``column``, ``matches`` (close column names)."""
@@ -142,3 +155,15 @@ class ColumnNotFoundError(WorkbenchError, KeyError):
 class WarehouseUsageError(WorkbenchError, RuntimeError):
     """The warehouse was used against its protocol, e.g. ``Warehouse.connect()`` without
     holding the write lock (``writing()``): a bug in the calling code, not in the data."""
+
+
+class ReportFailed(WorkbenchError):
+    """A report notebook failed. Attributes: ``notebook``, ``cell`` (its number, counting
+    every cell from 1, or None if no cell failed), ``source`` (the cell's first line),
+    ``ename``, ``evalue``, ``html`` and ``executed`` (what was written, or None)."""
+
+    def __init__(self, message: str, *, notebook: str, cell: int | None = None,
+                 source: str | None = None, ename: str = "", evalue: str = "",
+                 html: str | None = None, executed: str | None = None) -> None:
+        super().__init__(message, notebook=notebook, cell=cell, source=source, ename=ename,
+                         evalue=evalue, html=html, executed=executed)

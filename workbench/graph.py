@@ -67,10 +67,10 @@ class Graph:
         ephemeral = {uid for uid, node in manifest.nodes.items()
                      if getattr(node.config, "materialized", None) == "ephemeral"}
         for uid, node in manifest.nodes.items():
-            if node.resource_type in _DBT_KINDS and uid not in ephemeral:
-                relation = None if node.resource_type == "test" else \
-                    f"{node.schema}.{node.alias}"
-                nodes[uid] = GraphNode(uid, node.name, node.resource_type, relation)
+            kind = dbt_kind(node.resource_type)
+            if kind in _DBT_KINDS and uid not in ephemeral:
+                relation = None if kind == "test" else f"{node.schema}.{node.alias}"
+                nodes[uid] = GraphNode(uid, node.name, kind, relation)
         # dbt sources are not nodes of their own: the workbench node that fills one takes
         # its place (a loader for raw.<source>, a step for steps.<output>).
         fillers = {(config.raw_schema, s.name): f"source:{s.name}" for s in config.sources}
@@ -120,6 +120,22 @@ class Graph:
         return [n.id for n in self.nodes.values() if n.name == name]
 
     # -- selection -----------------------------------------------------------------------------
+    def selection(self, sources: Iterable[str] | None = None, select: str | None = None,
+                  dbt_ls: Callable[[str], list[str]] | None = None) -> set[str]:
+        """The node ids a run request may touch: the one place that decides it.
+
+        ``select`` wins (see ``select``); else ``sources``: those sources, everything
+        downstream of them and the tests of what that covers; else every node.
+        """
+        if select:
+            return self.select(select, dbt_ls=dbt_ls)
+        if sources is None:
+            return set(self.nodes)
+        chosen = {f"source:{name}" for name in sources}
+        for name in sources:
+            chosen |= self.downstream(f"source:{name}")
+        return chosen | self.tests_of(chosen)
+
     def select(self, expression: str, dbt_ls: Callable[[str], list[str]] | None = None
                ) -> set[str]:
         """Node ids selected by ``expression`` (see the module docstring), with the tests
@@ -183,6 +199,11 @@ class Graph:
                 for n in (self.nodes[i] for i in self.order()) if n.kind != "test"]
         return f"<div><b>{repr(self)}</b>" + html_table(["kind", "name", "inputs"], rows,
                                                         limit=200) + "</div>"
+
+
+def dbt_kind(resource_type: Any) -> str:
+    """dbt's NodeType as our plain kind string (``"model"``, ``"test"``...)."""
+    return str(getattr(resource_type, "value", resource_type))
 
 
 def _fold(edges: list[tuple[str, str]], hidden: set[str]) -> list[tuple[str, str]]:

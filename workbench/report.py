@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import WorkbenchError
+from .errors import ConfigError, ReportFailed
 
 __all__ = ["ReportFailed", "ReportResult", "parse_parameters", "run_report"]
 
@@ -32,18 +32,6 @@ log = logging.getLogger(__name__)
 KERNEL = "python3"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _PARSED = (str, int, float, bool, type(None), list, dict)
-
-
-class ReportFailed(WorkbenchError):
-    """A report notebook failed. Attributes: ``notebook``, ``cell`` (its number, counting
-    every cell from 1, or None if no cell failed), ``source`` (the cell's first line),
-    ``ename``, ``evalue``, ``html`` and ``executed`` (what was written, or None)."""
-
-    def __init__(self, message: str, *, notebook: str, cell: int | None = None,
-                 source: str | None = None, ename: str = "", evalue: str = "",
-                 html: str | None = None, executed: str | None = None) -> None:
-        super().__init__(message, notebook=notebook, cell=cell, source=source, ename=ename,
-                         evalue=evalue, html=html, executed=executed)
 
 
 @dataclass(frozen=True)
@@ -89,8 +77,8 @@ def parse_parameters(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     parsed: dict[str, Any] = {}
     for name, text in pairs:
         if not name.isidentifier():
-            raise WorkbenchError(f"report parameter {name!r} is not a Python variable name",
-                                 parameter=name)
+            raise ConfigError(f"report parameter {name!r} is not a Python variable name",
+                              parameter=name)
         try:
             value = yaml.safe_load(text) if text.strip() else text
         except yaml.YAMLError:
@@ -119,7 +107,7 @@ def run_report(notebook: Path, *, root: Path, parameters: dict[str, object],
 
     notebook = Path(notebook).resolve()
     if not notebook.is_file():
-        raise WorkbenchError(f"no notebook at {notebook}", path=str(notebook))
+        raise ConfigError(f"no notebook at {notebook}", path=str(notebook))
     out = Path(output_dir) if output_dir is not None else Path(root) / "reports"
     out.mkdir(parents=True, exist_ok=True)
     executed, html_path = _output_paths(out, notebook.stem)

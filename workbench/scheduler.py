@@ -11,9 +11,11 @@ load brought data, an upstream node was rebuilt), when dbt must rebuild everythi
 project changed), or when the user selected it explicitly. Clean nodes are left alone and
 do not appear in the result.
 
-The scheduler knows nothing of Prefect: ``execute(work)`` does the work (flows.py makes each
-call a Prefect task) and is called in worker threads with the caller's context copied, so a
-Prefect flow's context reaches its tasks.
+The scheduler knows nothing of Prefect or dbt: ``execute(work)`` does the work (the pipeline
+hands it to an executor: inline, or a Prefect task) and is called in worker threads with the
+caller's context copied, so a Prefect flow's context reaches its tasks. It tells ``emit`` when
+each unit starts and each node finishes (``workbench.progress``), and stops starting work
+once its ``cancel`` token is set.
 """
 
 from __future__ import annotations
@@ -25,16 +27,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from .graph import Graph
+from .progress import CancelToken, NodeFinished, NodeUpToDate, RunEvent, Work, WorkStarted
 from .results import NodeResult, utc_now
-
-
-@dataclass(frozen=True)
-class Work:
-    """One unit handed to ``execute``: a load, a dbt build of several nodes, a step/action."""
-
-    kind: str                   # "source" | "dbt" | "step" | "action"
-    ids: tuple[str, ...]        # graph node ids
-    names: tuple[str, ...]      # their names (dbt selects by name)
 
 
 @dataclass(frozen=True)
@@ -51,10 +45,13 @@ class Scheduler:
     """Executes a Plan over a Graph; ``run()`` returns NodeResults in completion order."""
 
     def __init__(self, graph: Graph, plan: Plan, execute: Callable[[Work], list[NodeResult]],
-                 *, max_workers: int = 4,
-                 on_node: Callable[[NodeResult], None] | None = None) -> None:
+                 *, max_workers: int = 4, emit: Callable[[RunEvent], None] | None = None,
+                 cancel: CancelToken | None = None,
+                 retries: Callable[[str], int] = lambda kind: 0) -> None:
         self.graph, self.plan, self.execute = graph, plan, execute
-        self.on_node = on_node or (lambda node: None)
+        self.emit = emit or (lambda event: None)
+        self.cancel = cancel or CancelToken()
+        self.retries = retries
         self.max_workers = max_workers
         self.waiting = set(plan.selected)          # not started yet
         self.unfinished = set(plan.selected)       # not finished yet (waiting or running)
@@ -69,23 +66,30 @@ class Scheduler:
             self.pool = pool
             for node_id in self.graph.order(self.waiting):
                 if self.graph.nodes[node_id].kind == "source":
-                    self._start(Work("source", (node_id,), (self.graph.nodes[node_id].name,)))
+                    self._start("source", [node_id])
             self._dispatch()
             while self.running:
                 done, _ = wait(self.running, return_when=FIRST_COMPLETED)
                 for future in done:
                     self._finished(self.running.pop(future), future)
                 self._dispatch()
+        if self.cancel.cancelled:
+            return self.results         # the rest never started, and is reported as such
         for node_id in self.graph.order(self.unfinished):  # cycles or bugs: say so, never hang
             self._record(NodeResult(self.graph.nodes[node_id].name,
                                     self.graph.nodes[node_id].kind, "skipped",
                                     message="never became ready"), node_id)
         return self.results
 
+    @property
+    def not_started(self) -> list[str]:
+        """Selected node ids that never started (after a cancel), in dependency order."""
+        return self.graph.order(self.waiting)
+
     # -- deciding ----------------------------------------------------------------------------
     def _dispatch(self) -> None:
         """Start every node whose inputs are settled; gather ready dbt nodes into one build."""
-        progress = True
+        progress = not self.cancel.cancelled
         while progress:
             progress = False
             batch: list[str] = []
@@ -106,20 +110,18 @@ class Scheduler:
                 elif not self._is_dirty(node_id, inputs, batch):
                     self.waiting.discard(node_id)       # up to date: nothing to do
                     self.unfinished.discard(node_id)
+                    self.emit(NodeUpToDate(node_id))
                     progress = True
                 elif node.is_dbt:
                     if not self.dbt_busy:
                         batch.append(node_id)
                 else:
-                    self.waiting.discard(node_id)
                     self.dirty.add(node_id)
-                    self._start(Work(node.kind, (node_id,), (node.name,)))
+                    self._start(node.kind, [node_id])
             if batch:
-                self.waiting.difference_update(batch)
                 self.dirty.update(batch)
                 self.dbt_busy = True
-                self._start(Work("dbt", tuple(batch),
-                                 tuple(self.graph.nodes[n].name for n in batch)))
+                self._start("dbt", batch)
 
     def _is_dirty(self, node_id: str, inputs: set[str], batch: list[str]) -> bool:
         if self.plan.forced or (self.plan.rebuild_dbt and self.graph.nodes[node_id].is_dbt):
@@ -127,15 +129,17 @@ class Scheduler:
         return bool(inputs & (self.dirty | set(batch)))
 
     # -- doing -------------------------------------------------------------------------------
-    def _start(self, work: Work) -> None:
-        if work.kind == "source":
-            self.waiting.difference_update(work.ids)
+    def _start(self, kind: str, ids: list[str]) -> None:
+        work = Work(kind, tuple(ids), tuple(self.graph.nodes[i].name for i in ids),
+                    retries=self.retries(kind))
+        self.waiting.difference_update(ids)
         started = utc_now()
         context = contextvars.copy_context()
         future = self.pool.submit(context.run, self._execute, work, started)
         self.running[future] = work
 
     def _execute(self, work: Work, started: datetime) -> list[NodeResult]:
+        self.emit(WorkStarted(work))
         results = self.execute(work)
         finished = utc_now()
         return [replace(r, started_at=r.started_at or started, finished_at=finished)
@@ -179,7 +183,7 @@ class Scheduler:
                 or self.plan.forced
             (self.dirty.add if changed else self.dirty.discard)(node_id)
         self.results.append(result)
-        self.on_node(result)
+        self.emit(NodeFinished(node_id, result))
 
     def _skip(self, node_id: str, why: str) -> None:
         node = self.graph.nodes[node_id]

@@ -15,11 +15,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .graph import dbt_kind
 from .results import NodeResult
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,7 @@ class DbtProject:
         return self._manifest
 
     def build(self, select: Sequence[str] = (), *, exact: bool = False,
-              full_refresh: bool = False,
-              on_node: Callable[[str, str], None] | None = None) -> list[NodeResult]:
+              full_refresh: bool = False) -> list[NodeResult]:
         """``dbt build`` of ``select`` (everything when empty); one NodeResult per node.
 
         ``exact``: run only the nodes named, no tests dbt would add by itself (the workbench
@@ -100,12 +100,12 @@ class DbtProject:
         if full_refresh:
             args.append("--full-refresh")
         manifest = _fresh_compilation_state(self.manifest())
-        result = self._invoke(args, manifest=manifest, on_node=on_node)
+        result = self._invoke(args, manifest=manifest)
         if result.result is None or not hasattr(result.result, "results"):
             return [NodeResult("dbt build", "dbt", "error",
                                message=f"dbt failed before building: {result.exception}")]
         return [_node_result(r) for r in result.result.results
-                if r.node.resource_type in _KINDS]
+                if dbt_kind(r.node.resource_type) in _KINDS]
 
     def ls(self, selector: str) -> list[str]:
         """Unique ids of the nodes a dbt selector picks (``marts``, ``tag:x``, ...)."""
@@ -118,11 +118,9 @@ class DbtProject:
                               f"{result.exception}", selection=selector)
         return [json.loads(line)["unique_id"] for line in result.result or ()]
 
-    def _invoke(self, args: list[str], *, manifest: Any = None,
-                on_node: Callable[[str, str], None] | None = None):
+    def _invoke(self, args: list[str], *, manifest: Any = None):
         from dbt.cli.main import dbtRunner
 
-        callbacks = [_progress_callback(on_node)] if on_node else []
         full = [*args, "--project-dir", str(self.project_dir),
                 "--profiles-dir", str(self.project_dir), "--log-path", str(self.log_dir),
                 "--quiet", "--log-level", "none", "--no-use-colors", "--no-version-check"]
@@ -132,7 +130,7 @@ class DbtProject:
             previous = os.environ.get("WORKBENCH_WAREHOUSE")
             os.environ["WORKBENCH_WAREHOUSE"] = str(self.warehouse)
             try:
-                return dbtRunner(manifest=manifest, callbacks=callbacks).invoke(full)
+                return dbtRunner(manifest=manifest).invoke(full)
             finally:
                 _release_duckdb()
                 if previous is None:
@@ -186,28 +184,20 @@ def _fresh_compilation_state(manifest: Any) -> Any:
 
 def _node_result(result: Any) -> NodeResult:
     node = result.node
+    kind = dbt_kind(node.resource_type)
     status = _STATUS.get(str(getattr(result.status, "value", result.status)).lower(), "error")
     message = result.message
     failures = getattr(result, "failures", None)
-    if node.resource_type == "test" and status in ("fail", "warn", "error"):
+    if kind == "test" and status in ("fail", "warn", "error"):
         if failures is not None and status != "error":
             message = f"test {node.name} {status}ed: {failures} failing row(s) ({message})"
         compiled = getattr(node, "compiled_code", None)
         if compiled:
             message = f"{message}\nQuery for the failing rows:\n{compiled.strip()}"
-    if status == "success" and node.resource_type != "test":
+    if status == "success" and kind != "test":
         message = None   # dbt's "OK" / "INSERT 16" adds nothing a person needs
-    relation = None if node.resource_type == "test" else f"{node.schema}.{node.alias}"
+    relation = None if kind == "test" else f"{node.schema}.{node.alias}"
     return NodeResult(
-        name=node.name, kind=node.resource_type, status=status,
+        name=node.name, kind=kind, status=status,
         seconds=float(result.execution_time or 0.0), message=message or None,
-        failures=failures if node.resource_type == "test" else None, relation=relation)
-
-
-def _progress_callback(on_node: Callable[[str, str], None]):
-    def callback(event: Any) -> None:
-        name = event.info.name
-        if name in ("NodeStart", "NodeFinished"):
-            node = event.data.node_info
-            on_node(node.unique_id, "running" if name == "NodeStart" else node.node_status)
-    return callback
+        failures=failures if kind == "test" else None, relation=relation)

@@ -17,16 +17,14 @@ How it runs:
 * The run executes in a background thread, so the kernel stays free for other cells while it
   runs. Do not start ``wb.run()`` from a cell while the panel runs: both would report to the
   same progress listeners (the warehouse lock keeps their writes apart).
-* ``wb.run()`` reports a node when it *finishes*; nothing says when one starts. So
-  ``running`` is inferred: sources run from the start of the run, any other node once its
-  inputs have finished and one of them did work. Nodes the run found up to date never
-  report; when the run ends they show ``done`` with "up to date".
-* **Cancel** sets a flag. No new work starts after it: the next node that finishes stops the
-  run, and the nodes already running finish first (a load or a dbt build is never cut in
-  half). A cancelled run is neither recorded nor published; what it loaded stays pending, so
-  the next run builds it. The buttons come back at once; a run started meanwhile waits for
-  the cancelled one to stop. Limitation: a single long node (one big ``dbt build``) cannot
-  be interrupted, and the cancel takes effect only when some node finishes.
+* The run tells the panel what it planned, when each unit of work starts and when each node
+  finishes or is found up to date (``workbench.progress``): the table shows exactly that,
+  nothing is guessed.
+* **Cancel** sets the run's ``CancelToken``. No new work starts after it; the nodes already
+  running finish first (a load or a dbt build is never cut in half). A cancelled run is
+  neither recorded nor published; what it loaded stays pending, so the next run builds it.
+  The buttons come back at once; a run started meanwhile waits for the cancelled one to
+  stop. Limitation: a single long node (one big ``dbt build``) cannot be interrupted.
 
 Exported notebooks: the panel's status line, node table and result are ``ipywidgets.HTML``
 values, kept in the notebook's widget state when it is saved with it (JupyterLab's
@@ -36,7 +34,6 @@ a static line instead (the panel's ``text/html`` fallback): the project and its 
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -44,13 +41,15 @@ from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 
+from ..errors import RunCancelled
+from ..progress import CancelToken, NodeFinished, NodeUpToDate, RunEvent, RunPlanned, WorkStarted
+
 from .panel_view import _border, _button, _html, _kind, _label_line, _Row, _service, _state, \
     _static_html, _status, _table, _title
 
 if TYPE_CHECKING:
     from ..api import Workbench
-    from ..graph import Graph
-    from ..results import NodeResult, RunResult
+    from ..results import RunResult
 
 __all__ = ["RunCancelled", "WorkbenchPanel", "panel"]
 
@@ -58,26 +57,6 @@ _FIELD = "330px"         # the source dropdown and the selection box, label incl
 _WIDTH = "860px"        # the panel's width: the node table and result fit in it
 _LABEL = {"description_width": "70px"}
 _TICK = 1.0             # seconds between refreshes of the status line while running
-
-
-class RunCancelled(Exception):
-    """Raised from the panel's progress callback to stop a run at a node boundary."""
-
-
-class _QuietCancel(logging.Filter):
-    """Prefect logs a flow's exception with its traceback; a cancel is not an error worth
-    a traceback in the notebook (Prefect still records the flow run as failed)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        return not isinstance(error, RunCancelled) and "RunCancelled" not in str(record.msg)
-
-
-def _quiet_cancels() -> None:
-    for name in ("prefect.flow_runs", "prefect.engine"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _QuietCancel) for f in logger.filters):
-            logger.addFilter(_QuietCancel())
 
 
 def panel(wb: Workbench) -> WorkbenchPanel:
@@ -96,7 +75,6 @@ class WorkbenchPanel(widgets.VBox):
     """The widget ``panel(wb)`` returns; see the module docstring."""
 
     def __init__(self, wb: Workbench) -> None:
-        _quiet_cancels()
         self.wb = wb
         sources = [s.name for s in wb.config.sources]
         self.run_all = _button("Run all", "play", "primary", "workbench-run-all",
@@ -174,7 +152,7 @@ class WorkbenchPanel(widgets.VBox):
     def _start(self, label: str, *, sources: Sequence[str] | None = None,
                select: str | None = None) -> None:
         with self._lock:
-            if self._run is not None and not self._run.cancel.is_set():
+            if self._run is not None and not self._run.cancel.cancelled:
                 return      # one run at a time (the buttons are disabled meanwhile anyway)
             run = _Run(label, sources, select, self.full_refresh.value)
             previous, self._run = self._thread, run
@@ -191,9 +169,9 @@ class WorkbenchPanel(widgets.VBox):
     def _cancel(self) -> None:
         with self._lock:
             run = self._run
-            if run is None or run.cancel.is_set():
+            if run is None or run.cancel.cancelled:
                 return
-            run.cancel.set()
+            run.cancel.cancel("cancelled from the panel")
             with run.lock:
                 running = sum(r.state == "running" for r in run.rows.values())
                 for row in run.rows.values():
@@ -243,57 +221,39 @@ class WorkbenchPanel(widgets.VBox):
                 self._show(run, status=_status("running", f"{run.label} · waiting for the "
                                                           f"cancelled run to stop…"))
                 previous.join()
-            if run.cancel.is_set():
-                raise RunCancelled("cancelled before the run started")
-            graph = self.wb.graph()
-            run.queue(graph, self._selected(graph, run))
-            self._show(run, status=_status("running", run.line()), table=True)
-            if run.cancel.is_set():
-                raise RunCancelled("cancelled before the run started")
             result = self.wb.run(sources=run.sources, select=run.select,
                                  full_refresh=run.full_refresh, trigger="panel",
-                                 on_node=lambda node: self._on_node(run, node))
+                                 listeners=[lambda event: self._on_event(run, event)],
+                                 cancel=run.cancel)
+        except RunCancelled:
+            run.stop()
+            self._show(run, status=_status(
+                "cancelled", f"{run.label} · stopped after {run.finished()} of "
+                             f"{len(run.rows)} nodes; nothing was published, and the next "
+                             f"run builds what this one loaded"), table=True, idle=True)
+            return
         except Exception as error:  # noqa: BLE001 - the panel shows every failure as data
-            if run.cancel.is_set():
-                run.stop()
-                self._show(run, status=_status(
-                    "cancelled", f"{run.label} · stopped after {run.finished()} of "
-                                 f"{len(run.rows)} nodes; nothing was published, and the next "
-                                 f"run builds what this one loaded"), table=True, idle=True)
-            else:
-                message = f"{type(error).__name__}: {error}"
-                self._show(run, status=_status("error", f"{run.label} · {message}"),
-                           table=bool(run.rows), idle=True)
+            message = f"{type(error).__name__}: {error}"
+            self._show(run, status=_status("error", f"{run.label} · {message}"),
+                       table=bool(run.rows), idle=True)
             return
         run.settle(result)
-        late = "(cancelled too late: it had finished) " if run.cancel.is_set() else ""
+        late = "(cancelled too late: it had finished) " if run.cancel.cancelled else ""
         word = "finished" if result.ok else "failed"
         self._show(run, status=_status(word, f"{late}{result.summary()}"),
                    table=True, result=result, idle=True)
 
-    def _selected(self, graph: Graph, run: _Run) -> set[str]:
-        """The node ids the run may touch: the same rule as the pipeline's plan."""
-        if run.select:
-            return graph.select(run.select, dbt_ls=self.wb.pipeline.dbt.ls)
-        if run.sources is not None:
-            chosen = {f"source:{name}" for name in run.sources}
-            for name in run.sources:
-                chosen |= graph.downstream(f"source:{name}")
-            return chosen | graph.tests_of(chosen)
-        return set(graph.nodes)
-
-    def _on_node(self, run: _Run, node: NodeResult) -> None:
-        """Called by the run (in its thread) as each node finishes."""
-        run.finish(node)
-        if run.cancel.is_set():
-            raise RunCancelled(f"cancelled from the panel after {node.name}")
-        self._show(run, status=_status("running", run.line()), table=True)
+    def _on_event(self, run: _Run, event: RunEvent) -> None:
+        """Called by the run, from its threads, as it plans, starts and finishes work."""
+        run.apply(event)
+        if not run.cancel.cancelled:
+            self._show(run, status=_status("running", run.line()), table=True)
 
     def _tick(self, run: _Run) -> None:
         """Refresh the elapsed time now and then: the first run of a kernel starts Prefect's
         server before any node finishes, and a silent panel looks stuck."""
         while not run.done.wait(_TICK):
-            if run.cancel.is_set():
+            if run.cancel.cancelled:
                 return
             self._show(run, status=_status("running", run.line()))
 
@@ -305,7 +265,7 @@ class WorkbenchPanel(widgets.VBox):
             if current and idle:
                 self._run = None
             # a cancelled run may still say how it ended, unless a newer run owns the panel
-            if not current and not (run.cancel.is_set() and self._run is None):
+            if not current and not (run.cancel.cancelled and self._run is None):
                 return
         if table:
             self.progress.value = _table(run)
@@ -345,74 +305,51 @@ class WorkbenchPanel(widgets.VBox):
 
 
 class _Run:
-    """One run started from the panel: what it selected and how far it got."""
+    """One run started from the panel: what it planned and how far it got."""
 
     def __init__(self, label: str, sources: Sequence[str] | None, select: str | None,
                  full_refresh: bool) -> None:
         self.label, self.sources, self.select = label, sources, select
         self.full_refresh = full_refresh
-        self.forced = bool(select) or full_refresh   # everything selected will run
-        self.cancel = threading.Event()
+        self.cancel = CancelToken()
         self.done = threading.Event()
         self.lock = threading.RLock()       # rows change in the run's thread, show in others
         self.started = time.monotonic()
         self.rows: dict[str, _Row] = {}     # node id -> row, in dependency order
-        self.by_name: dict[tuple[str, str], str] = {}   # (kind, name) -> node id
 
-    def queue(self, graph: Graph, selected: set[str]) -> None:
+    def apply(self, event: RunEvent) -> None:
         with self.lock:
-            self._queue(graph, selected)
-
-    def _queue(self, graph: Graph, selected: set[str]) -> None:
-        for node_id in graph.order(selected):
-            node = graph.nodes[node_id]
-            kind = _kind(node.kind)
-            self.rows[node_id] = _Row(node_id, node.name, kind,
-                                      frozenset(graph.parents[node_id] & selected),
-                                      "running" if kind == "source" else "queued")
-            self.by_name[(kind, node.name)] = node_id
-
-    def finish(self, node: NodeResult) -> None:
-        with self.lock:
-            self._finish(node)
-
-    def _finish(self, node: NodeResult) -> None:
-        kind = _kind(node.kind)
-        node_id = self.by_name.get((kind, node.name)) or next(
-            (i for (k, n), i in self.by_name.items() if n == node.name), None)
-        if node_id is None:
-            return
-        row = self.rows[node_id]
-        row.state, row.note = _state(node)
-        row.rows, row.seconds = node.rows, node.seconds
-        row.worked = node.status in ("success", "warn") or self.forced
-        self._infer_running()
-
-    def _infer_running(self) -> None:
-        for row in self.rows.values():
-            if row.state != "queued" or not row.parents:
-                continue
-            parents = [self.rows[p] for p in row.parents]
-            if all(p.state in ("done", "failed", "skipped") for p in parents) and \
-                    any(p.worked for p in parents) and \
-                    not any(p.state in ("failed", "skipped") for p in parents):
-                row.state = "running"
+            if isinstance(event, RunPlanned):
+                graph, selected = event.graph, event.selected
+                for node_id in graph.order(selected):
+                    node = graph.nodes[node_id]
+                    self.rows[node_id] = _Row(node_id, node.name, _kind(node.kind),
+                                              frozenset(graph.parents[node_id] & selected))
+            elif isinstance(event, WorkStarted):
+                for node_id in event.work.ids:
+                    if node_id in self.rows:
+                        self.rows[node_id].state = "running"
+            elif isinstance(event, NodeFinished) and event.node_id in self.rows:
+                row = self.rows[event.node_id]
+                row.state, row.note = _state(event.result)
+                row.rows, row.seconds = event.result.rows, event.result.seconds
+            elif isinstance(event, NodeUpToDate) and event.node_id in self.rows:
+                self.rows[event.node_id].state = "done"
+                self.rows[event.node_id].note = "up to date"
 
     def settle(self, result: RunResult) -> None:
-        """The final word: every reported node from the result, the rest up to date."""
+        """The final word: any node still open did not need to run."""
         with self.lock:
-            for node in result.nodes:
-                self._finish(node)
             for row in self.rows.values():
                 if row.state in ("queued", "running"):
                     row.state, row.note = "done", "up to date"
 
     def stop(self) -> None:
-        """A cancelled run: what did not report never started, or its result was dropped."""
+        """A cancelled run: what did not finish never started."""
         with self.lock:
             for row in self.rows.values():
                 if row.state in ("queued", "running"):
-                    row.state, row.note = "cancelled", "no result: the run stopped"
+                    row.state, row.note = "cancelled", "not started: the run was cancelled"
 
     def finished(self) -> int:
         with self.lock:
@@ -423,10 +360,8 @@ class _Run:
             failed = sum(r.state == "failed" for r in self.rows.values())
         elapsed = time.monotonic() - self.started
         if not self.rows:
-            return f"{self.label} · starting… {elapsed:.0f}s"
+            return f"{self.label} · starting (Prefect, dbt's parse)… {elapsed:.0f}s"
         text = f"{self.label} · {self.finished()} of {len(self.rows)} nodes finished"
         if failed:
             text += f", {failed} failed"
-        if not self.finished():
-            text += " (the first run of a kernel also starts Prefect: a few seconds)"
         return f"{text} · {elapsed:.0f}s"

@@ -1,0 +1,106 @@
+"""The run core behind its executor seam, on the real project: DuckDB, dbt, and Prefect
+only where the Prefect executor is asked for."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from helpers import write_events
+
+from workbench import CancelToken, InlineExecutor, RunCancelled, Workbench
+from workbench.progress import NodeFinished, NodeUpToDate, RunPlanned, WorkStarted
+
+HEAVY = ("prefect", "dbt", "IPython", "sklearn")
+
+
+def test_import_workbench_imports_neither_prefect_dbt_ipython_nor_sklearn():
+    code = f"import sys, json, workbench; print(json.dumps([m for m in {HEAVY!r} " \
+           f"if m in sys.modules]))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert json.loads(done.stdout) == []
+
+
+def test_an_inline_run_builds_the_project_without_importing_prefect(project):
+    code = textwrap.dedent(f"""
+        import json, sys
+        from workbench import InlineExecutor, Workbench
+        wb = Workbench({str(project)!r})
+        result = wb.run(executor=InlineExecutor())
+        print(json.dumps({{"ok": result.ok, "prefect": "prefect" in sys.modules,
+                          "rows": len(wb.table("user_engagement")),
+                          "kinds": sorted({{n.kind for n in result.nodes}})}}))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=project, env={**os.environ, "PYTHONPATH": ""}, timeout=900)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["ok"] and not report["prefect"] and report["rows"] > 0
+    assert {"source", "model", "test", "step", "action"} <= set(report["kinds"])
+
+
+def test_a_run_tells_its_listeners_what_it_planned_started_and_finished(project):
+    wb = Workbench(project)
+    wb.run(executor=InlineExecutor()).raise_for_failures()
+    user = int(wb.table("stg_users")["user_id"].iloc[0])
+    write_events(project, "2026-12.parquet", [(20_000_000, user, "sql_cells")])
+    events = []
+
+    result = wb.run(sources=["events"], executor=InlineExecutor(), listeners=[events.append])
+
+    assert result.ok, result
+    planned = [e for e in events if isinstance(e, RunPlanned)]
+    assert len(planned) == 1 and isinstance(events[0], RunPlanned)
+    graph, selected = planned[0].graph, planned[0].selected
+    assert {graph.nodes[i].name for i in selected} >= {"events", "stg_events",
+                                                       "user_engagement"}
+    assert "source:users" not in selected
+    started = {i for e in events if isinstance(e, WorkStarted) for i in e.work.ids}
+    finished = {e.node_id: e.result for e in events if isinstance(e, NodeFinished)}
+    assert started == set(finished)
+    assert {r.name for r in finished.values()} == {n.name for n in result.nodes}
+    assert all(type(graph.nodes[i].kind) is str for i in selected)   # never dbt's enum
+    up_to_date = {e.node_id for e in events if isinstance(e, NodeUpToDate)}
+    assert not up_to_date & set(finished)
+
+
+def test_two_runs_in_one_process_keep_their_progress_apart(project):
+    wb = Workbench(project)
+    first, second = [], []
+    wb.run(executor=InlineExecutor(), listeners=[first.append])
+    wb.run(executor=InlineExecutor(), listeners=[second.append])
+
+    assert any(isinstance(e, NodeFinished) and e.result.status == "success" for e in first)
+    assert not any(isinstance(e, NodeFinished) and e.result.status == "success"
+                   for e in second)           # nothing new the second time
+    assert not set(map(id, first)) & set(map(id, second))
+
+
+@pytest.mark.parametrize("executor", ["inline", "prefect"])
+def test_cancel_starts_no_new_work_records_nothing_and_the_next_run_catches_up(project,
+                                                                               executor):
+    wb = Workbench(project)
+    cancel = CancelToken()
+
+    def stop_after_first_load(event):
+        if isinstance(event, NodeFinished) and event.result.kind == "source":
+            cancel.cancel("test")
+
+    options = {"executor": InlineExecutor()} if executor == "inline" else {}
+    with pytest.raises(RunCancelled) as raised:
+        wb.run(listeners=[stop_after_first_load], cancel=cancel, **options)
+
+    assert "never started" in str(raised.value)
+    ran = {r.name: r.kind for r in raised.value.results}
+    assert "source" in ran.values()
+    assert "user_engagement" not in ran and not {"step", "action"} & set(ran.values())
+    assert not wb.config.published.exists()          # nothing published
+    result = wb.run(**options)
+    assert result.ok, result
+    assert len(wb.table("user_engagement")) > 0
