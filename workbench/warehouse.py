@@ -45,7 +45,6 @@ from .errors import ConfigError, TableNotFoundError, WarehouseBusyError, Warehou
 
 log = logging.getLogger(__name__)
 
-META = ledger.SCHEMA     # still imported by the sample app and the service; use ledger
 _KEEP_SNAPSHOTS = 2
 _LAYER_ORDER = ("marts", "intermediate", "staging", "seeds", "raw")
 _SYSTEM_SCHEMAS = ("information_schema", "pg_catalog")
