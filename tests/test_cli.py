@@ -12,7 +12,7 @@ WORKBENCH = str(Path(sys.executable).parent / "workbench")
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([WORKBENCH, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=1200)
 
 
 def test_run_prints_what_ran_and_the_marts_then_exits_zero(project):

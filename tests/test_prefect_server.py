@@ -22,7 +22,7 @@ def test_run_reports_its_flow_and_named_tasks_to_the_server(project, prefect_ser
            "PREFECT_HOME": str(tmp_path / "client-home")}
 
     done = subprocess.run([str(BIN / "workbench"), "run"], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=1200)
 
     assert done.returncode == 0, done.stdout + done.stderr
     flows = httpx.post(f"{prefect_server}/flow_runs/filter", json={}, timeout=10).json()
