@@ -117,10 +117,12 @@ class Explorer:
         self.page_frame = frame
         shown = f"rows {self.offset + 1:,}–{self.offset + len(frame):,} of {self.rows:,}" \
             if len(frame) else "no rows match"
-        columns = [str(c) for c in frame.columns[:MAX_COLUMNS]]
-        self.grid.value = f"<div>{theme.note(shown)}</div>" + html_table(
-            columns, frame.iloc[:, :MAX_COLUMNS].itertuples(index=False), limit=PAGE,
-            css="workbench-page")
+        page = frame.iloc[:, :MAX_COLUMNS].astype(object)
+        page = page.where(page.notna(), None)           # a null shows as an empty cell
+        self.grid.value = (f"<div>{theme.note(shown)}</div><div style='overflow-x:auto'>"
+                           + html_table([str(c) for c in page.columns],
+                                        page.itertuples(index=False), limit=PAGE,
+                                        css="workbench-page") + "</div>")
 
 
 def _bars(histogram) -> str:
