@@ -19,11 +19,12 @@ from pathlib import Path
 
 from conftest import make_project
 from helpers import post
+from test_display_theme import literal_colours
 
 from workbench import Workbench
 from workbench.config import load_config
 from workbench.display.panel import WorkbenchPanel
-from workbench.service import free_port
+from workbench.service import free_port, record
 from workbench.service.status import read
 
 WORKBENCH = str(Path(sys.executable).parent / "workbench")
@@ -141,6 +142,7 @@ def test_served_project_shows_its_deployments_queued_work_and_stale_sources(
     assert status.stale[0].state == "stale"
 
     text, html = str(status), status._repr_html_()
+    assert literal_colours(html) == []            # the theme's colours only
     for shown in (prefect_server, "workbench-load/load-events@project", "build-downstream",
                   queued["name"], "Stale sources"):
         assert shown in text and shown in html, shown
@@ -186,6 +188,23 @@ def test_the_service_file_finds_the_server_and_its_work_pool_workers(
     assert f"served by workbench serve (pid {os.getpid()}" in text
     assert "Workers (workbench-pool: READY)" in text and "worker-1" in text
     assert "worker-1" in status._repr_html_()
+
+
+def test_the_service_record_is_kept_by_its_writer_and_counts_while_it_lives(tmp_path):
+    config = load_config(make_project(tmp_path / "project", data=False))
+    config.state_dir.mkdir(exist_ok=True)
+
+    written = record.write(config, "http://127.0.0.1:9/api", pool="pool-1")
+
+    assert record.read(config) == written and written.pid == os.getpid()
+    record.path(config).write_text(json.dumps({"api_url": written.api_url,
+                                               "pid": _dead_pid()}))
+    assert record.read(config) is None              # its process has gone
+    record.remove(config)
+    assert record.path(config).exists()             # not ours: left alone
+    record.write(config, written.api_url, pool=None)
+    record.remove(config)
+    assert not record.path(config).exists()
 
 
 def test_the_service_and_its_status_import_without_prefect_or_dbt():
