@@ -12,7 +12,8 @@ table's layout is known in one place and can grow a column without breaking a re
     node_results    one row per node of those runs
 
 Every function takes a DuckDB connection first: a writer's (``Warehouse.connect()``) for
-writes, or a reader's (``Warehouse.reading()``) for reads. Times are naive UTC.
+writes, or a reader's (``Warehouse.reading()``) for reads; the DataFrame reads of run
+history also take a query function such as ``wb.sql``. Times are naive UTC.
 Metadata schemas start with ``_`` and are hidden from the catalogue (see warehouse.py).
 """
 
@@ -139,13 +140,13 @@ def record_files(con: duckdb.DuckDBPyConnection, source: str, files: Iterable[La
                  *, run_id: str, loaded_at: datetime, rows: int | None, status: str,
                  message: str | None) -> None:
     """One row per file: ``status`` is "loaded" or "rejected" (``message`` says why)."""
-    rows_ = [[source, f.relative, f.size, f.mtime_ns, f.sha256, rows, loaded_at, status,
+    records = [[source, f.relative, f.size, f.mtime_ns, f.sha256, rows, loaded_at, status,
               message, run_id] for f in files]
-    if rows_:
+    if records:
         con.executemany(
             f"""insert into {FILES} (source, path, size, mtime_ns, sha256, rows, loaded_at,
                                      status, message, run_id)
-                values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows_)
+                values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", records)
 
 
 def loaded_files(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, LoadedFile]:
