@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import environment
-from .catalogue import Catalogue, StatusReport, null_to_none
+from . import environment, ledger
+from .catalogue import Catalogue, StatusReport
 from .config import WorkbenchConfig, load_config
 from .errors import ConfigError
 from .progress import CancelToken, Listener, on_each_node
@@ -130,10 +130,8 @@ class Workbench:
 
         last = {}
         if self.config.published.exists():
-            frame = self.sql("select source, last_loaded_at from _workbench.sources")
-            last = {r.source: null_to_none(r.last_loaded_at) for r in frame.itertuples()}
-            last = {k: v.to_pydatetime() if hasattr(v, "to_pydatetime") else v
-                    for k, v in last.items()}
+            with self.warehouse.reading() as con:
+                last = ledger.last_loads(con)
         return assess(self.config, last, utc_now())
 
     def graph(self) -> Graph:
@@ -206,9 +204,8 @@ class Workbench:
 
         statuses: dict[str, str] = {}
         if self.config.published.exists():
-            frame = self.sql("select name, arg_max(status, coalesce(finished_at, started_at))"
-                             " as status from _workbench.node_results group by name")
-            statuses = dict(zip(frame["name"], frame["status"]))
+            with self.warehouse.reading() as con:
+                statuses = ledger.latest_statuses(con)
         freshness = {f.source: f.state for f in self.freshness()}
         return Lineage(self.graph(), statuses=statuses, freshness=freshness,
                        highlight=highlight, include_tests=include_tests)

@@ -114,11 +114,4 @@ def source_status(config, warehouse) -> StatusReport:
     return StatusReport(items)
 
 
-def null_to_none(value):
-    """pandas gives NaN/NaT for SQL nulls; a status row should say None."""
-    import pandas as pd
-
-    return None if value is None or pd.isna(value) else value
-
-
 __all__ = ["Catalogue", "Listing", "SourceStatus", "StatusReport", "TableInfo", "source_status"]

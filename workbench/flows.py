@@ -6,6 +6,9 @@ unit of work is a task with a name a person can read in the Prefect UI (``load e
 ``dbt build stg_events +3``, ``step classify_messages``, ``action personalized_messages``).
 Loads are retried on I/O errors, never on a bad file.
 
+States are read with ``result(_sync=True)``: in a notebook the kernel's thread has a running
+event loop, where Prefect's ``State.result()`` would hand back a coroutine instead.
+
 Without ``PREFECT_API_URL`` Prefect starts a temporary local server on first use (seconds):
 ``warm_up()`` starts it in the background, overlapping dbt's parsing.
 """
@@ -34,7 +37,7 @@ _warm_up_thread: threading.Thread | None = None
 
 def _retry_unless_bad_input(task, task_run, state) -> bool:
     try:
-        state.result()
+        state.result(_sync=True)
     except Exception as error:
         return retryable(error)
     return False
@@ -92,13 +95,13 @@ class PrefectExecutor:
                 state = run_flow(label, guarded, return_state=True)
         if cancelled:
             raise cancelled[0]
-        return state.result()
+        return state.result(_sync=True)
 
     def execute(self, work: Work, function: Callable[[], list[NodeResult]]
                 ) -> list[NodeResult]:
         state = unit.with_options(retries=work.retries)(work.label, function,
                                                         return_state=True)
-        return state.result()     # raises what the unit raised last
+        return state.result(_sync=True)     # raises what the unit raised last
 
     def __repr__(self) -> str:
         return "PrefectExecutor()"

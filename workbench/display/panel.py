@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 
+from .. import ledger
 from ..errors import RunCancelled
 from ..progress import CancelToken, NodeFinished, NodeUpToDate, RunEvent, RunPlanned, WorkStarted
 
@@ -292,10 +293,10 @@ class WorkbenchPanel(widgets.VBox):
     def _last_run(self) -> str:
         try:
             if self.wb.config.published.exists():
-                frame = self.wb.sql("select summary from _workbench.runs "
-                                    "order by started_at desc limit 1")
-                if len(frame):
-                    return f"last run: {frame['summary'].iloc[0]}"
+                with self.wb.warehouse.reading() as con:
+                    summary = ledger.last_run_summary(con)
+                if summary:
+                    return f"last run: {summary}"
         except Exception:  # noqa: BLE001 - a status line must never fail the display
             return "last run: unknown"
         return "no run yet"
@@ -323,8 +324,7 @@ class _Run:
                 graph, selected = event.graph, event.selected
                 for node_id in graph.order(selected):
                     node = graph.nodes[node_id]
-                    self.rows[node_id] = _Row(node_id, node.name, _kind(node.kind),
-                                              frozenset(graph.parents[node_id] & selected))
+                    self.rows[node_id] = _Row(node_id, node.name, _kind(node.kind))
             elif isinstance(event, WorkStarted):
                 for node_id in event.work.ids:
                     if node_id in self.rows:

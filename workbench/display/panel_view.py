@@ -27,12 +27,10 @@ class _Row:
     id: str
     name: str
     kind: str
-    parents: frozenset[str]
     state: str = "queued"       # queued | running | done | failed | skipped | cancelled
     rows: int | None = None
     seconds: float | None = None
     note: str = ""
-    worked: bool = False        # it did work, so what reads it will run too
 
 
 def _button(text: str, icon: str, style: str, css: str, tooltip: str) -> widgets.Button:
