@@ -30,6 +30,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/imports.py
 	$(BIN)/python benchmarks/core.py --rows 100000
 
 clean-data:
