@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Union
 
-import duckdb
 
 if TYPE_CHECKING:
+    import duckdb
     import pandas as pd
 
     from .loaders.scan import LandingFile
@@ -63,7 +63,7 @@ create table if not exists {NODES} (
 _ADDED = {NODES: {"finished_at": "timestamp"}}
 
 Query = Callable[[str, list], "pd.DataFrame"]     # ``wb.sql``: SQL with ? -> DataFrame
-Source = Union[duckdb.DuckDBPyConnection, Query]    # what DataFrame reads take
+Source = Union["duckdb.DuckDBPyConnection", Query]    # what DataFrame reads take
 
 
 def ensure(con: duckdb.DuckDBPyConnection) -> None:
@@ -222,6 +222,8 @@ def latest_statuses(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 def last_built(con: duckdb.DuckDBPyConnection, name: str) -> datetime | None:
     """When a run last built a model, seed, snapshot or source called ``name``; None if
     never, or if the warehouse has no ledger (one not built by the workbench)."""
+    import duckdb
+
     try:
         row = _one(con, f"""select max(finished_at) from {NODES} where name = ?
                             and kind in ('model', 'seed', 'snapshot', 'source')
@@ -247,9 +249,9 @@ def recent_node_results(source: Source, limit: int) -> pd.DataFrame:
 
 # -- helpers -----------------------------------------------------------------------------------
 def _frame(source: Source, sql: str, params: list) -> pd.DataFrame:
-    if isinstance(source, duckdb.DuckDBPyConnection):
-        return source.sql(sql, params=params).to_arrow_table().to_pandas()
-    return source(sql, params)
+    if callable(source):                    # wb.sql
+        return source(sql, params)
+    return source.sql(sql, params=params).to_arrow_table().to_pandas()
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:

@@ -28,14 +28,16 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 
 # Declared with the rest of the configuration, resolved with every other user function;
 # importable from here as before.
 from .config import StepConfig
 from .functions import import_function, resolve_function
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = ["STEPS_SCHEMA", "StepConfig", "StepContext", "StepReport", "import_function",
            "resolve_function"]

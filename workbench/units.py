@@ -7,6 +7,8 @@ a failure that an executor may retry (a load's I/O error) or report (a bad file)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import logging
 import time
 import traceback
@@ -14,7 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-import duckdb
 
 from . import loaders
 from .config import WorkbenchConfig
@@ -23,6 +24,9 @@ from .results import NodeResult
 from .steps import STEPS_SCHEMA, StepConfig, StepContext, StepReport, resolve_function
 from .transform import DbtProject
 from .warehouse import Warehouse, quote
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 class Units:

@@ -24,6 +24,8 @@ The price is one file copy per run that changed data (measured in benchmarks/cor
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import contextlib
 import difflib
 import logging
@@ -36,12 +38,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 from filelock import FileLock, Timeout
 
 from . import ledger
 from .config import IDENTIFIER
 from .errors import ConfigError, TableNotFoundError, WarehouseBusyError, WarehouseUsageError
+
+if TYPE_CHECKING:
+    import duckdb
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +108,8 @@ class Warehouse:
             raise WarehouseUsageError(
                 f"Warehouse.connect() on {self.path} needs the write lock: call it inside "
                 f"`with warehouse.writing():`", path=str(self.path))
+        import duckdb
+
         con = duckdb.connect(str(self.path))
         try:
             ledger.ensure(con)
@@ -121,6 +127,8 @@ class Warehouse:
         wal = Path(str(self.path) + ".wal")
         if wal.exists() and wal.stat().st_size:
             # A connection left open somewhere (dbt keep_open, say): fold the log in first.
+            import duckdb
+
             with duckdb.connect(str(self.path)) as con:
                 con.execute("checkpoint")
         snapshots = self.published.parent / ".snapshots"
@@ -194,6 +202,8 @@ class _Readers:
             if snapshot is None or snapshot.path != real:
                 if snapshot is not None:
                     snapshot.connection.close()
+                import duckdb
+
                 connection = duckdb.connect(real, read_only=True)
                 snapshot = _Snapshot(real, connection, _layers(connection))
                 self._open[published] = snapshot

@@ -10,12 +10,13 @@ recorded in the ledger's files with status ``rejected``, and a SourceError names
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 import time
 from dataclasses import replace
 from datetime import datetime
 
-import duckdb
 
 from .. import ledger
 from ..config import SourceConfig, WorkbenchConfig
@@ -26,6 +27,9 @@ from .read import LINEAGE_COLUMNS, column_types, reader_sql, select_columns
 from .scan import LandingFile, SourceScan
 from .sql import exact_path
 from .stage import discard_staged, staged_copy
+
+if TYPE_CHECKING:
+    import duckdb
 
 _LINE = re.compile(r"\b[Ll]ine:?\s+(\d+)")
 

@@ -8,9 +8,8 @@ picks a source's reader and turns it into SQL. Shared by ``load`` (under the wri
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import duckdb
 
 from ..config import SourceConfig, WorkbenchConfig
 from ..errors import SourceError
@@ -19,6 +18,9 @@ from ..warehouse import quote
 from . import csv, json, parquet
 from .scan import LandingFile
 from .sql import TableFunctionReader, exact_path
+
+if TYPE_CHECKING:
+    import duckdb
 
 LINEAGE_COLUMNS = ("_loaded_at", "_source_file")
 

@@ -6,15 +6,19 @@ otherwise its SHA-256 decides, so touching or copying a file back does not reloa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 
 from .. import ledger
 from ..config import SourceConfig, WorkbenchConfig
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    import duckdb
 
 _IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial")
 

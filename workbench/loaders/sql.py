@@ -12,12 +12,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import duckdb
 
 from ..config import IDENTIFIER
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    import duckdb
 
 _GLOB = re.compile(r"[][*?]")
 

@@ -19,6 +19,8 @@ rejected).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 import json
 import logging
@@ -28,7 +30,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 from filelock import FileLock
 
 from ..config import SourceConfig, WorkbenchConfig
@@ -36,6 +37,9 @@ from ..errors import ConfigError
 from ..warehouse import Warehouse
 from .read import column_types, reader_sql, select_columns
 from .scan import LandingFile, scan
+
+if TYPE_CHECKING:
+    import duckdb
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +86,8 @@ def stage_source(config: WorkbenchConfig, name: str) -> Staged:
     folder = _folder(config, name)
     folder.mkdir(parents=True, exist_ok=True)
     staged, failed = [], []
+    import duckdb
+
     with FileLock(str(folder / ".lock")), duckdb.connect() as con:
         wanted = {_path(config, source, f, types) for f in found.changed}
         for old in folder.glob("[!.]*.parquet"):
