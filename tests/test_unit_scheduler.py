@@ -223,3 +223,15 @@ def test_an_unknown_term_goes_to_dbt_and_then_fails_with_the_term_named():
     with pytest.raises(ConfigError, match="'nope'"):
         g.selection(select="nope", dbt_ls=dbt_ls)
     assert asked == ["tag:nightly", "nope"]
+
+
+def test_a_run_cancelled_before_it_starts_starts_nothing():
+    g = graph()
+    cancel = CancelToken()
+    cancel.cancel("before")
+    executor = FakeExecutor(g)
+
+    scheduler = Scheduler(g, Plan(frozenset(g.nodes)), executor, cancel=cancel)
+
+    assert scheduler.run() == [] and executor.units == []
+    assert set(scheduler.not_started) == set(g.nodes)

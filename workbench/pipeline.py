@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -107,22 +107,10 @@ class Pipeline:
             scans = self.units.scan(names, full_refresh=request.full_refresh)
 
             def execute(work: Work) -> list[NodeResult]:
-                if work.kind == "source":
-                    scan = scans[work.names[0]]
-                    if not (scan.changed or scan.touched):   # nothing to load: no task
-                        return [self.units.load(scan, run_id=run_id, loaded_at=started_at)]
-
-                    def function() -> list[NodeResult]:
-                        return [self.units.load(scan, run_id=run_id, loaded_at=started_at,
-                                                full_refresh=request.full_refresh)]
-                elif work.kind == "dbt":
-                    def function() -> list[NodeResult]:
-                        return self.units.build(work.names, full_refresh=request.full_refresh)
-                else:
-                    step = self.units.step(work.kind, work.names[0])
-
-                    def function() -> list[NodeResult]:
-                        return [self.units.run_step(step, run_id=run_id)]
+                function = self._unit(work, scans, run_id, started_at, request.full_refresh)
+                if work.kind == "source" and not scans[work.names[0]].changed \
+                        and not scans[work.names[0]].touched:
+                    return function()       # nothing to load: not worth a task
                 try:
                     return executor.execute(work, function)
                 except Exception as error:  # a failure that outlived its retries
@@ -130,7 +118,7 @@ class Pipeline:
 
             scheduler = Scheduler(graph, plan, execute, emit=emit, cancel=cancel,
                                   retries=lambda kind: LOAD_RETRIES if kind == "source" else 0)
-            nodes = [] if cancel.cancelled else scheduler.run()
+            nodes = scheduler.run()
             if cancel.cancelled and scheduler.not_started:
                 raise RunCancelled(
                     f"run cancelled ({cancel.reason}): {len(nodes)} node(s) finished, "
@@ -139,6 +127,18 @@ class Pipeline:
                     results=nodes)
             return self.finish(run_id=run_id, started_at=started_at, nodes=nodes, plan=plan,
                                request=request, notes=notes)
+
+    def _unit(self, work: Work, scans: dict, run_id: str, loaded_at: datetime,
+              full_refresh: bool) -> Callable[[], list[NodeResult]]:
+        """The call that does ``work`` (``units.Units``), for the executor to carry out."""
+        if work.kind == "source":
+            scan = scans[work.names[0]]
+            return lambda: [self.units.load(scan, run_id=run_id, loaded_at=loaded_at,
+                                            full_refresh=full_refresh)]
+        if work.kind == "dbt":
+            return lambda: self.units.build(work.names, full_refresh=full_refresh)
+        step = self.units.step(work.kind, work.names[0])
+        return lambda: [self.units.run_step(step, run_id=run_id)]
 
     # -- planning ------------------------------------------------------------------------------
     def plan(self, request: RunRequest) -> tuple[Plan, list[str]]:

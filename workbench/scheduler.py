@@ -65,7 +65,7 @@ class Scheduler:
         with ThreadPoolExecutor(self.max_workers, thread_name_prefix="workbench") as pool:
             self.pool = pool
             for node_id in self.graph.order(self.waiting):
-                if self.graph.nodes[node_id].kind == "source":
+                if self.graph.nodes[node_id].kind == "source" and not self.cancel.cancelled:
                     self._start("source", [node_id])
             self._dispatch()
             while self.running:
