@@ -147,7 +147,7 @@ def tables(ctx: click.Context) -> None:
 def status(ctx: click.Context) -> None:
     """Sources (files, last load, pending dbt work), freshness against SLAs, last runs, and
     what the Prefect server serving the project is doing (PREFECT_API_URL or `serve`)."""
-    from . import server_status
+    from .service import status as server_status
 
     wb = _workbench(ctx)
     click.echo(f"project   {wb.config.root}\nwarehouse {wb.config.warehouse}")
