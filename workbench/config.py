@@ -87,6 +87,9 @@ class ServiceConfig:
     on_stale: tuple[str, ...] = ("reload", "notify")    # see STALE_ANSWERS
     notify_to: str = "data-team@localhost"              # who "notify" writes to
     notify: dict[str, Any] = field(default_factory=lambda: {"delivery": "outbox"})
+    # The project's local Prefect server stops itself after this long without a flow run;
+    # None ("0") keeps it until `workbench server stop`.
+    server_idle: timedelta | None = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -244,7 +247,7 @@ def _service(spec: Any, file: Path) -> ServiceConfig:
     where = f"{file} [service]"
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: must be a table", path=str(file))
-    unknown = set(spec) - {"freshness_every", "on_stale", "notify_to", "notify"}
+    unknown = set(spec) - {"freshness_every", "on_stale", "notify_to", "notify", "server_idle"}
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}", path=str(file))
     default = ServiceConfig()
@@ -260,7 +263,16 @@ def _service(spec: Any, file: Path) -> ServiceConfig:
     return ServiceConfig(freshness_every=every,
                          on_stale=_answers(spec.get("on_stale", default.on_stale), where),
                          notify_to=str(spec.get("notify_to", default.notify_to)),
-                         notify=dict(notify))
+                         notify=dict(notify),
+                         server_idle=_idle(spec.get("server_idle", default.server_idle), where))
+
+
+def _idle(value: Any, where: str) -> timedelta | None:
+    """``server_idle``: a duration, or 0 for never."""
+    if value is None or isinstance(value, timedelta):
+        return value
+    idle = parse_duration(value, where=f"{where} server_idle")
+    return idle if idle.total_seconds() > 0 else None
 
 
 def _answers(value: Any, where: str) -> tuple[str, ...]:

@@ -9,19 +9,23 @@ Loads are retried on I/O errors, never on a bad file.
 States are read with ``result(_sync=True)``: in a notebook the kernel's thread has a running
 event loop, where Prefect's ``State.result()`` would hand back a coroutine instead.
 
-Without ``PREFECT_API_URL`` Prefect starts a temporary local server on first use (seconds):
-``warm_up()`` starts it in the background, overlapping dbt's parsing.
+Without ``PREFECT_API_URL`` runs report to the Prefect home's shared local server
+(``service/shared.py``): ``warm_up()`` finds it, or starts it, in the background while dbt
+parses, and ``run()`` points Prefect at it for the flow (Prefect reads ``PREFECT_API_URL``
+at import; a settings context overrides it for this thread and the tasks' threads).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from prefect.settings import (PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+                              temporary_settings)
 from prefect.states import Cancelled
 
 from .environment import has_prefect_server
@@ -31,8 +35,50 @@ from .progress import Work
 from .results import NodeResult
 
 T = TypeVar("T")
+FRESH_SECONDS = 60.0    # a server found this recently needs no second look before a run
 _warm_up_lock = threading.Lock()
-_warm_up_thread: threading.Thread | None = None
+_warm_up_thread: _ServerWarmUp | None = None      # the latest look for the shared server
+
+
+class _ServerWarmUp(threading.Thread):
+    """Finds the Prefect home's shared server, or starts it, in the background."""
+
+    def __init__(self) -> None:
+        super().__init__(name="workbench-prefect-warm-up", daemon=True)
+        self.server = None
+        self.error: Exception | None = None
+        self.finished_at: float | None = None
+
+    def run(self) -> None:
+        from .service import shared
+
+        try:
+            self.server = shared.ensure()
+        except Exception as error:      # raised in the run's own thread by api_url()
+            self.error = error
+        finally:
+            self.finished_at = time.monotonic()
+
+    @property
+    def fresh(self) -> bool:
+        return self.finished_at is None or time.monotonic() - self.finished_at < FRESH_SECONDS
+
+    def api_url(self) -> str:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.server.url
+
+
+def _shared_server_url() -> str:
+    """The shared server's API URL, from this run's warm-up if it is recent enough."""
+    global _warm_up_thread
+    with _warm_up_lock:
+        if _warm_up_thread is None or not _warm_up_thread.fresh:
+            _warm_up_thread = _ServerWarmUp()
+            _warm_up_thread.start()
+        thread = _warm_up_thread
+    return thread.api_url()
 
 
 def _retry_unless_bad_input(task, task_run, state) -> bool:
@@ -61,24 +107,17 @@ class PrefectExecutor:
     """Runs as Prefect flows, units as Prefect tasks, reported to the project's server."""
 
     def warm_up(self) -> None:
-        """Start Prefect's temporary server in the background (once per process)."""
+        """Find or start the shared Prefect server in the background (unless
+        ``PREFECT_API_URL`` names one, or a look is under way)."""
         global _warm_up_thread
         with _warm_up_lock:
-            if has_prefect_server() or _warm_up_thread is not None:
+            if has_prefect_server() or (_warm_up_thread is not None
+                                        and _warm_up_thread.is_alive()):
                 return
-
-            def start() -> None:
-                from prefect.server.api.server import SubprocessASGIServer
-
-                SubprocessASGIServer().start()
-
-            _warm_up_thread = threading.Thread(target=start, name="workbench-prefect-warm-up",
-                                               daemon=True)
+            _warm_up_thread = _ServerWarmUp()
             _warm_up_thread.start()
 
     def run(self, label: str, body: Callable[[], T]) -> T:
-        if _warm_up_thread is not None:
-            _warm_up_thread.join()   # the server singleton is not usable until started
         cancelled: list[RunCancelled] = []
 
         def guarded():
@@ -88,10 +127,11 @@ class PrefectExecutor:
                 cancelled.append(error)
                 return Cancelled(message=str(error))
 
-        if has_prefect_server():
+        if has_prefect_server():            # PREFECT_API_URL always wins
             state = run_flow(label, guarded, return_state=True)
-        else:   # no server to beat for: skip the exit heartbeat that costs ~1 s a run
-            with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        else:   # our own server: skip the exit heartbeat that costs ~1 s a run
+            with temporary_settings(updates={PREFECT_API_URL: _shared_server_url(),
+                                             PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
                 state = run_flow(label, guarded, return_state=True)
         if cancelled:
             raise cancelled[0]

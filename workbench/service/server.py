@@ -1,7 +1,7 @@
-"""A Prefect server of the project's own: ``prefect server start`` on 127.0.0.1.
+"""A Prefect server process: ``prefect server start`` on 127.0.0.1 and a free port.
 
-Used by ``workbench serve`` when there is no ``PREFECT_API_URL`` (home and database under
-``.workbench/prefect-server/``), and by the tests and benchmarks, each with a home of its own.
+Run by the supervisor of a Prefect home's shared server (``supervisor.py``, found through
+``shared.py``), and by the tests and benchmarks that want a server of their own.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import ServiceError
 
-START_TIMEOUT = 120.0       # seconds: a first start migrates its database, slow on 2 busy cores
+START_TIMEOUT = 300.0       # seconds: a first start migrates its database, slow on 2 busy cores
 
 
 class LocalPrefectServer:
@@ -33,6 +33,7 @@ class LocalPrefectServer:
         self.home = home
         self.process: subprocess.Popen | None = None
         self.url: str | None = None
+        self.port: int | None = None
 
     @property
     def log(self) -> Path:
@@ -50,6 +51,8 @@ class LocalPrefectServer:
 
         self.home.mkdir(parents=True, exist_ok=True)
         port = free_port()
+        self.port = port
+        logged_before = self.log.stat().st_size if self.log.exists() else 0
         env = {**os.environ, "PREFECT_HOME": str(self.home)}
         env.pop("PREFECT_API_URL", None)
         env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -63,6 +66,10 @@ class LocalPrefectServer:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
+                if port_in_use(self.log, logged_before):
+                    raise ServiceError(f"prefect server could not listen on 127.0.0.1:{port}: "
+                                       f"the port is in use; see {self.log}", log=self.log,
+                                       port=port)
                 raise ServiceError(f"prefect server exited at start-up (code "
                                    f"{self.process.returncode}); see {self.log}", log=self.log)
             try:
@@ -93,3 +100,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def port_in_use(log: Path, offset: int = 0) -> bool:
+    """Whether the server's output since ``offset`` says its port was taken (another
+    process bound it between ``free_port()`` and the server's own bind)."""
+    try:
+        with open(log, "rb") as file:
+            file.seek(offset)
+            text = file.read().decode(errors="replace").lower()
+    except OSError:
+        return False
+    return "address already in use" in text or "errno 98" in text or "is already in use" in text
