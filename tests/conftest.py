@@ -1,7 +1,9 @@
 """Test fixtures: each test gets its own project copy, DuckDB file and data.
 
 Prefect gets a home of its own for the whole session (never ~/.prefect) and no server URL,
-so flows run against Prefect's temporary local server, started once per test process.
+so every run of the session, in this process or in the CLI, kernel and report processes it
+starts, reports to that home's one shared local server (``workbench.service.shared``),
+started by the first run and stopped when the session ends.
 """
 
 from __future__ import annotations
@@ -16,6 +18,19 @@ from pathlib import Path
 # Before anything imports prefect: its settings are read at import.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="workbench-tests-prefect-")
 atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
+
+
+# A session killed before its clean-up leaves its server behind for half an hour at most.
+os.environ["WORKBENCH_SERVER_IDLE"] = "30m"
+
+
+@atexit.register        # registered after rmtree, so it runs before: stop, then delete
+def _stop_the_sessions_shared_server(home: Path = Path(os.environ["PREFECT_HOME"])) -> None:
+    from workbench.service import shared
+
+    shared.stop(home)
+
+
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.update({"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
@@ -56,7 +71,7 @@ def prefect_server(tmp_path):
 
     server = LocalPrefectServer(tmp_path / "server-home")
     try:
-        yield server.start(timeout=120)
+        yield server.start(timeout=300)
     finally:
         server.stop()
 

@@ -72,12 +72,11 @@ def run(ctx: click.Context, sources: tuple[str, ...], select: str | None,
     """Load what changed, build what is stale, print a summary."""
     wb = _workbench(ctx)
     started = time.perf_counter()
-    click.echo(f"workbench run in {wb.config.root} (Prefect starts a temporary server on the "
-               f"first run of a process: a few seconds)")
+    click.echo(f"workbench run in {wb.config.root}")
 
     passed_tests = []
-    progress = _live_progress()      # a spinner line with counts, in a terminal only
     counts = {"done": 0, "failed": 0}
+    progress = _live_progress(counts)    # a spinner line with counts, in a terminal only
 
     def say(text: str, colour: str | None = None) -> None:
         if progress is not None:     # printed above the live line
@@ -102,7 +101,7 @@ def run(ctx: click.Context, sources: tuple[str, ...], select: str | None,
         if node.failed and node.message:
             say("      " + node.message.replace("\n", "\n      "), colour)
 
-    with progress or contextlib.nullcontext():
+    with progress or _start_up_lines():
         result = wb.run(sources=list(sources) or None, select=select,
                         full_refresh=full_refresh, on_node=show)
     if passed_tests:
@@ -118,19 +117,64 @@ def run(ctx: click.Context, sources: tuple[str, ...], select: str | None,
         sys.exit(EXIT_FAILED)
 
 
-def _live_progress():
-    """A rich progress line (spinner, counts, elapsed time) when stdout is a terminal;
-    None when it is a pipe or a file, so logs and scripts get plain lines."""
+def _live_progress(counts: dict[str, int]):
+    """A rich progress line (spinner, what it waits for, counts, elapsed time) when stdout
+    is a terminal; None when it is a pipe or a file, so logs and scripts get plain lines.
+
+    Until the first node finishes, the line names anything slow under way ("starting the
+    project's Prefect server… 4s", from ``shared.current_phase()``)."""
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress, ProgressColumn, SpinnerColumn, TimeElapsedColumn
+    from rich.text import Text
+
+    from .service.shared import current_phase
+
+    class WhatNow(ProgressColumn):
+        def render(self, task) -> Text:
+            phase = current_phase()
+            if phase is not None and not counts["done"]:
+                return Text(f"{phase.what}… {phase.elapsed:.0f}s")
+            return Text(task.description)
 
     console = Console()
     if not console.is_terminal:
         return None
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                        TimeElapsedColumn(), console=console, transient=True)
-    progress.add_task("starting: Prefect and dbt's parse come first")
+    progress = Progress(SpinnerColumn(), WhatNow(), TimeElapsedColumn(), console=console,
+                        transient=True)
+    progress.add_task("starting: importing Prefect, parsing the dbt project")
     return progress
+
+
+@contextlib.contextmanager
+def _start_up_lines(every: float = 0.25):
+    """Plain lines for a log: when something slow before the first node begins and ends
+    ("starting the project's Prefect server…", then "... ready in 8.1s")."""
+    import threading
+
+    from .service.shared import current_phase
+
+    done = threading.Event()
+
+    def watch() -> None:
+        shown, finished = None, False
+        while not finished:
+            finished = done.wait(every)
+            phase = current_phase()
+            if phase is shown:
+                continue
+            if shown is not None:
+                click.echo(f"  {shown.what}: done in {shown.elapsed:.1f}s")
+            if phase is not None:
+                click.echo(f"  {phase.what}…")
+            shown = phase
+
+    watcher = threading.Thread(target=watch, name="workbench-start-up-lines", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
 
 
 @main.command()
@@ -186,6 +230,110 @@ def serve(ctx: click.Context, pool: str | None) -> None:
     logging.basicConfig(format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S",
                         level=logging.INFO)
     serve_project(ctx.obj, pool=pool)
+
+
+@main.group()
+def server() -> None:
+    """The project's local Prefect server, shared by all its runs.
+
+    Without PREFECT_API_URL the first run starts it in the background and later runs
+    (terminal, notebooks, reports, `workbench serve`) reuse it; it stops itself after
+    [service] server_idle (default 2h) without a flow run. PREFECT_API_URL always wins.
+    """
+
+
+def _server_home(ctx: click.Context):
+    """The project's config and its Prefect home (``PREFECT_HOME``, else
+    ``.workbench/prefect/``)."""
+    from . import environment
+    from .config import load_config
+    from .service import shared
+
+    config = load_config(ctx.obj)
+    environment.prepare(config.state_dir)
+    return config, shared.home()
+
+
+def _describe(found) -> str:
+    seconds = found.idle_seconds or 0
+    unit = next((u for u, size in (("h", 3600), ("m", 60)) if seconds % size == 0), "s")
+    amount = seconds / {"h": 3600, "m": 60, "s": 1}[unit]
+    idle = (f"stops after {amount:g}{unit} without a flow run" if seconds else "no idle stop")
+    return (f"Prefect server {found.url} (UI {found.ui})\n"
+            f"  home    {found.home}\n  pid     {found.pid} (supervisor), "
+            f"{found.server_pid} (server)\n  started {found.started:%Y-%m-%d %H:%M:%S} UTC; "
+            f"{idle}\n  log     {found.log}")
+
+
+def _api_url_note() -> None:
+    import os
+
+    if url := os.environ.get("PREFECT_API_URL"):
+        click.echo(f"note: PREFECT_API_URL={url} is set: runs report there, not here")
+
+
+@server.command("start")
+@click.option("--idle", default=None, metavar="DURATION",
+              help="Stop after this long without a flow run (30m, 2h; 0: never). "
+                   "Default: [service] server_idle.")
+@click.pass_context
+@_errors_to_exit_codes
+def server_start(ctx: click.Context, idle: str | None) -> None:
+    """Start the project's Prefect server (or say where it already runs)."""
+    import os
+
+    from .config import parse_duration
+    from .service import shared
+
+    config, where = _server_home(ctx)
+    if idle is not None:
+        seconds = parse_duration(float(idle) if idle.strip().isdigit() else idle,
+                                 where="--idle")
+        idle_seconds = seconds.total_seconds()
+    elif os.environ.get(shared.IDLE_VARIABLE):
+        idle_seconds = None                 # shared.ensure reads it
+    else:
+        configured = config.service.server_idle
+        idle_seconds = configured.total_seconds() if configured else 0.0
+    with _live_progress({"done": 0}) or _start_up_lines():
+        found = shared.ensure(where, idle_seconds=idle_seconds)
+    click.echo(_describe(found))
+    _api_url_note()
+
+
+@server.command("stop")
+@click.pass_context
+@_errors_to_exit_codes
+def server_stop(ctx: click.Context) -> None:
+    """Stop the project's Prefect server and remove its record."""
+    from .service import shared
+
+    _, where = _server_home(ctx)
+    stopped = shared.stop(where)
+    if stopped is None:
+        click.echo(f"no Prefect server running for Prefect home {where}")
+    else:
+        click.echo(f"stopped the Prefect server {stopped.url} (pid {stopped.pid})")
+
+
+@server.command("status")
+@click.pass_context
+@_errors_to_exit_codes
+def server_status(ctx: click.Context) -> None:
+    """Where the project's Prefect server runs, since when, and its log."""
+    from .service import shared
+
+    _, where = _server_home(ctx)
+    found = shared.find(where)
+    if found is not None:
+        click.echo(_describe(found))
+    elif shared.read(where) is not None:
+        click.echo(f"the Prefect server recorded in {where / shared.RECORD} does not answer: "
+                   f"the next run replaces it (log: {where / shared.LOG})")
+    else:
+        click.echo(f"no Prefect server running for Prefect home {where}; the next run "
+                   f"starts one")
+    _api_url_note()
 
 
 @main.command()

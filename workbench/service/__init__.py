@@ -2,9 +2,9 @@
 
 One long-lived process (``serve``) that
 
-* uses the Prefect server at ``PREFECT_API_URL``, or starts one of its own on 127.0.0.1
-  (``server.LocalPrefectServer``: database and home under ``.workbench/prefect-server/``) and
-  stops it on exit;
+* uses the Prefect server at ``PREFECT_API_URL``, or the project's shared local server
+  (``shared.py``: the one every run of the project reuses, started if need be, under a
+  supervisor, ``supervisor.py``, that stops it when told or idle);
 * registers the deployments declared in ``deploy.py``, which run the flows of ``flows.py``:
 
   - ``workbench-load/load-<source>@<project>``, one per source, triggered by the event
@@ -29,7 +29,8 @@ One long-lived process (``serve``) that
 * keeps its record, ``.workbench/service.json`` (``record.py``), for ``workbench status``.
 
 One module per job: ``events`` (names, resources, emitting), ``flows``, ``deploy``
-(deployments, names, tags), ``server`` (a local Prefect server), ``record`` (service.json),
+(deployments, names, tags), ``server`` (a Prefect server process), ``shared`` and
+``supervisor`` (the shared local server), ``record`` (service.json),
 ``loop`` (the serve loop) and ``status`` (what the server is doing, for ``wb.server()``).
 Importing this package imports no Prefect: only ``flows`` does, and it is imported once
 ``environment.prepare`` has given Prefect its home inside the project.

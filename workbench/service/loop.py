@@ -20,9 +20,8 @@ from .. import environment
 from ..config import WorkbenchConfig, load_config
 from ..errors import ConfigError, ServiceError
 from ..watch import Arrival, LandingWatcher
-from . import record
+from . import record, shared
 from .events import FILE_ARRIVED, emit
-from .server import LocalPrefectServer
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,8 @@ def serve(root: Path | str | None = None, *, api_url: str | None = None,
 
     Args:
         root: the project (found from the working directory if None).
-        api_url: a Prefect server; default ``PREFECT_API_URL``, else a server of our own.
+        api_url: a Prefect server; default ``PREFECT_API_URL``, else the project's shared
+            local server (``shared.ensure()``), which keeps running after ``serve`` stops.
         pool: a process work pool: register the deployments there for ``prefect worker``
             processes (on this machine or others) to run, instead of running them here.
         stop: set it (from another thread) to shut down cleanly.
@@ -46,7 +46,7 @@ def serve(root: Path | str | None = None, *, api_url: str | None = None,
 
     Raises:
         ConfigError: ``workbench serve`` already runs for this project.
-        ServiceError: the Prefect server of our own did not start.
+        ServiceError: the project's local Prefect server did not start.
     """
     config = load_config(root)
     environment.prepare(config.state_dir)
@@ -57,18 +57,17 @@ def serve(root: Path | str | None = None, *, api_url: str | None = None,
                           f"{running.pid}, Prefect {running.api_url}); stop it first.",
                           pid=running.pid)
     stop = stop or threading.Event()
-    server = None
     api_url = api_url or os.environ.get("PREFECT_API_URL")
-    if not api_url:
-        server = LocalPrefectServer(config.state_dir / "prefect-server")
-        log.info("starting a Prefect server for %s", config.root)
-        api_url = server.start()
+    local = not api_url
+    if local:   # the project's shared server: found, or started; it outlives this serve
+        log.info("using the local Prefect server of %s", shared.home())
+        api_url = shared.ensure().url
     try:
         with _prefect_api(api_url):
             from .deploy import deployments
 
             print(f"workbench serve: {config.root} on Prefect {api_url}"
-                  + (f" (UI {api_url.removesuffix('/api')})" if server else ""), flush=True)
+                  + (f" (UI {api_url.removesuffix('/api')})" if local else ""), flush=True)
             declared = deployments(config)     # sync: to_deployment is async in a loop
             asyncio.run(_serve(config, declared, api_url, pool, stop, poll_seconds,
                                watch_interval, ready))
@@ -76,8 +75,6 @@ def serve(root: Path | str | None = None, *, api_url: str | None = None,
         pass
     finally:
         record.remove(config)
-        if server is not None:
-            server.stop()
 
 
 @contextmanager

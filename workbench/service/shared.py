@@ -316,7 +316,8 @@ def _reason(log: Path) -> str:
         lines = log.read_text(errors="replace").splitlines()
     except OSError:
         return "no log"
-    said = [line.removeprefix("workbench: ") for line in lines if line.startswith("workbench: ")]
+    said = [line.removeprefix("workbench: ").removesuffix(f"; see {log}")
+            for line in lines if line.startswith("workbench: ")]
     return said[-1] if said else (lines[-1] if lines else "it exited without a word")
 
 
