@@ -85,10 +85,10 @@ class _PanelRun:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         row = panel_view._Row
-        self.rows = {"source:events": row("source:events", "events", "source", frozenset(),
+        self.rows = {"source:events": row("source:events", "events", "source",
                                           "done", 120, 0.2),
-                     "m": row("m", "stg_users", "model", frozenset(), "failed", note="x" * 99),
-                     "t": row("t", "not_null", "test", frozenset(), "running")}
+                     "m": row("m", "stg_users", "model", "failed", note="x" * 99),
+                     "t": row("t", "not_null", "test", "running")}
 
 
 def test_no_displayed_object_hard_codes_a_colour(wb):

@@ -29,6 +29,7 @@ from .pipeline import RunRequest
 from .progress import CancelToken
 from .report import ReportResult
 from .results import NodeResult, RunResult
+from .run_plan import RunPlan
 from .steps import StepContext, StepReport
 from .warehouse import TableInfo
 
@@ -43,6 +44,7 @@ __all__ = [
     "ReportResult",
     "RunCancelled",
     "RunFailed",
+    "RunPlan",
     "RunRequest",
     "RunResult",
     "SourceError",

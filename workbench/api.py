@@ -24,8 +24,9 @@ if TYPE_CHECKING:
     from .freshness import FreshnessReport
     from .graph import Graph
     from .history import History
-    from .pipeline import Pipeline
+    from .pipeline import Pipeline, RunRequest
     from .report import ReportResult
+    from .run_plan import RunPlan
     from .service.status import ServerStatus
 
 log = logging.getLogger(__name__)
@@ -71,12 +72,7 @@ class Workbench:
 
         Returns the RunResult; failures are in it, not raised (``raise_for_failures()``).
         """
-        from .pipeline import RunRequest
-
-        if isinstance(sources, str):
-            sources = [sources]
-        for name in sources or ():
-            self.config.source(name)  # unknown source: ConfigError before any work
+        request = self._request(sources, select, full_refresh, trigger)
         listeners = list(listeners)
         on_done = None
         if on_node is None and not listeners:
@@ -89,12 +85,29 @@ class Workbench:
             from .flows import PrefectExecutor
 
             executor = PrefectExecutor()
-        request = RunRequest(tuple(sources) if sources is not None else None, select,
-                             full_refresh, trigger)
         result = self.pipeline.run(request, executor, listeners=listeners, cancel=cancel)
         if on_done:
             on_done(result)
         return result
+
+    def plan(self, sources: Sequence[str] | None = None, select: str | None = None, *,
+             full_refresh: bool = False) -> RunPlan:
+        """What ``wb.run(...)`` with the same arguments would do and why, without doing it:
+        each selected node, whether it would run, and the reason (new data, its definition
+        changed, an upstream change, selected) or "up to date"."""
+        return self.pipeline.plan_run(self._request(sources, select, full_refresh))
+
+    def _request(self, sources: Sequence[str] | str | None, select: str | None,
+                 full_refresh: bool, trigger: str = "manual") -> RunRequest:
+        """The request, its sources checked: an unknown one fails before any work."""
+        from .pipeline import RunRequest
+
+        if isinstance(sources, str):
+            sources = [sources]
+        for name in sources or ():
+            self.config.source(name)
+        return RunRequest(tuple(sources) if sources is not None else None, select,
+                          full_refresh, trigger)
 
     @property
     def pipeline(self) -> Pipeline:

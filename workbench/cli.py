@@ -65,12 +65,18 @@ def _workbench(ctx: click.Context):
               help="Only this source and what is downstream of it (repeatable).")
 @click.option("--select", default=None, help="A dbt selection, passed through to dbt build.")
 @click.option("--full-refresh", is_flag=True, help="Reload every file, rebuild every table.")
+@click.option("--dry-run", is_flag=True,
+              help="Say what would run and why (new data, changed SQL, ...); do nothing.")
 @click.pass_context
 @_errors_to_exit_codes
 def run(ctx: click.Context, sources: tuple[str, ...], select: str | None,
-        full_refresh: bool) -> None:
+        full_refresh: bool, dry_run: bool) -> None:
     """Load what changed, build what is stale, print a summary."""
     wb = _workbench(ctx)
+    if dry_run:
+        click.echo(repr(wb.plan(sources=list(sources) or None, select=select,
+                                full_refresh=full_refresh)))
+        return
     started = time.perf_counter()
     click.echo(f"workbench run in {wb.config.root}")
 

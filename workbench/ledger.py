@@ -10,6 +10,8 @@ table's layout is known in one place and can grow a column without breaking a re
     state           key/value facts of the project (e.g. the dbt project's fingerprint)
     runs            one row per run that did work
     node_results    one row per node of those runs
+    node_state      per dbt node: the definition key it was last built with (see
+                    ``transform.definition_keys``), so only what changed rebuilds
 
 Every function takes a DuckDB connection first: a writer's (``Warehouse.connect()``) for
 writes, or a reader's (``Warehouse.reading()``) for reads; the DataFrame reads of run
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 SCHEMA = "_workbench"
 FILES, SOURCES, STATE = f"{SCHEMA}.files", f"{SCHEMA}.sources", f"{SCHEMA}.state"
 RUNS, NODES = f"{SCHEMA}.runs", f"{SCHEMA}.node_results"
+NODE_STATE = f"{SCHEMA}.node_state"
 RUN_COLUMNS = ("run_id", "trigger", "selection", "status", "started_at", "finished_at",
                "summary")
 NODE_COLUMNS = ("run_id", "name", "kind", "status", "seconds", "rows", "started_at",
@@ -58,6 +61,8 @@ create table if not exists {NODES} (
     run_id varchar, name varchar, kind varchar, status varchar, seconds double,
     rows bigint, failures bigint, message varchar, started_at timestamp,
     finished_at timestamp);
+create table if not exists {NODE_STATE} (
+    unique_id varchar primary key, key varchar, built_at timestamp);
 """
 # Columns added after a table's first release: a warehouse from before gains them.
 _ADDED = {NODES: {"finished_at": "timestamp"}}
@@ -113,6 +118,29 @@ def mark_built(con: duckdb.DuckDBPyConnection, source: str) -> None:
 def last_loads(con: duckdb.DuckDBPyConnection) -> dict[str, datetime | None]:
     """Source -> when a load last brought it data (freshness)."""
     return dict(con.execute(f"select source, last_loaded_at from {SOURCES}").fetchall())
+
+
+# -- dbt nodes' build state -------------------------------------------------------------------
+def built_keys(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """dbt unique_id -> the definition key it was last built (or tested) with."""
+    return dict(con.execute(f"select unique_id, key from {NODE_STATE}").fetchall())
+
+
+def record_built(con: duckdb.DuckDBPyConnection, keys: dict[str, str],
+                 built_at: datetime) -> None:
+    """These dbt nodes are now built (or tested) with these definition keys."""
+    if keys:
+        con.executemany(f"""insert into {NODE_STATE} (unique_id, key, built_at)
+                            values (?, ?, ?) on conflict (unique_id) do update
+                            set key = excluded.key, built_at = excluded.built_at""",
+                        [[uid, key, built_at] for uid, key in keys.items()])
+
+
+def forget_built(con: duckdb.DuckDBPyConnection, unique_ids: Iterable[str]) -> None:
+    """These dbt nodes failed or did not run: the next run builds them again."""
+    ids = list(unique_ids)
+    if ids:
+        con.executemany(f"delete from {NODE_STATE} where unique_id = ?", [[i] for i in ids])
 
 
 # -- files -------------------------------------------------------------------------------------

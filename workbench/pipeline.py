@@ -26,14 +26,14 @@ from .freshness import FreshnessReport, assess
 from .graph import Graph
 from .progress import Broadcast, CancelToken, Listener, RunPlanned, Work
 from .results import NodeResult, RunResult, utc_now
-from .scheduler import Plan, Scheduler
+from .run_plan import PlannedNode, RunPlan
+from .scheduler import Plan, Scheduler, explain
 from .steps import STEPS_SCHEMA
 from .transform import DbtProject
 from .units import Units
 from .warehouse import Warehouse, quote
 
 log = logging.getLogger(__name__)
-FINGERPRINT_KEY = "dbt_fingerprint"
 LOAD_RETRIES = 2          # a load may meet an I/O hiccup; nothing else is worth retrying
 
 
@@ -119,14 +119,15 @@ class Pipeline:
             scheduler = Scheduler(graph, plan, execute, emit=emit, cancel=cancel,
                                   retries=lambda kind: LOAD_RETRIES if kind == "source" else 0)
             nodes = scheduler.run()
+            outcomes = scheduler.outcomes
             if cancel.cancelled and scheduler.not_started:
                 raise RunCancelled(
                     f"run cancelled ({cancel.reason}): {len(nodes)} node(s) finished, "
                     f"{len(scheduler.not_started)} never started; nothing was recorded or "
                     f"published, and the next run builds what this one loaded",
                     results=nodes)
-            return self.finish(run_id=run_id, started_at=started_at, nodes=nodes, plan=plan,
-                               request=request, notes=notes)
+            return self.finish(run_id=run_id, started_at=started_at, outcomes=outcomes,
+                               plan=plan, request=request, notes=notes)
 
     def _unit(self, work: Work, scans: dict, run_id: str, loaded_at: datetime,
               full_refresh: bool) -> Callable[[], list[NodeResult]]:
@@ -142,33 +143,56 @@ class Pipeline:
 
     # -- planning ------------------------------------------------------------------------------
     def plan(self, request: RunRequest) -> tuple[Plan, list[str]]:
-        """The nodes this run may touch, and what is already known to be stale."""
+        """The nodes this run may touch, what is already stale, and which dbt nodes' own
+        definitions changed since they were last built. Call inside ``writing()``."""
         graph = self.graph()
-        fingerprint = self.dbt.fingerprint()
+        keys = self.dbt.definition_keys()
         with self.warehouse.connect() as con:
             for schema in (self.config.raw_schema, STEPS_SCHEMA):
                 con.execute(f"create schema if not exists {quote(schema)}")
-            built = ledger.get_state(con, FINGERPRINT_KEY)
+            built = ledger.built_keys(con)
             stale = ledger.stale_sources(con)
         selected = graph.selection(request.sources, request.select, dbt_ls=self.dbt.ls)
+        dbt_nodes = [i for i in graph.order(selected) if graph.nodes[i].is_dbt]
+        if request.full_refresh:
+            changed = {i: "full refresh" for i in dbt_nodes}
+        else:
+            changed = {i: "its definition changed" if i in built else "not built yet"
+                       for i in dbt_nodes if built.get(i) != keys.get(i)}
         notes = []
-        rebuild = request.full_refresh or built != fingerprint
-        if rebuild and not request.select:
-            notes.append("dbt rebuilds everything selected: " + (
-                "full refresh" if request.full_refresh else "first build" if built is None
-                else "the dbt project changed"))
-        return Plan(frozenset(selected), frozenset(stale), rebuild_dbt=rebuild,
+        if changed and not request.select:
+            notes.append(_rebuild_note(graph, changed, first=not built,
+                                       full_refresh=request.full_refresh))
+        return Plan(frozenset(selected), frozenset(stale), changed=changed,
                     forced=bool(request.select)), notes
 
+    def plan_run(self, request: RunRequest) -> RunPlan:
+        """What ``run(request)`` would do and why, without doing it (``wb.plan()``)."""
+        with self.warehouse.writing():
+            plan, notes = self.plan(request)
+            graph = self.graph()
+            scans = self.units.scan([graph.nodes[i].name for i in graph.order(plan.selected)
+                                     if graph.nodes[i].kind == "source"],
+                                    full_refresh=request.full_refresh)
+        new_data = {name: f"new data: {len(scan.changed)} new or changed file(s)"
+                    for name, scan in scans.items() if scan.changed}
+        reasons = explain(graph, plan, new_data)
+        return RunPlan(request.label, tuple(
+            PlannedNode(graph.nodes[i].name, graph.nodes[i].kind, why is not None,
+                        why or "up to date") for i, why in reasons.items()), tuple(notes))
+
     # -- after the work ------------------------------------------------------------------------
-    def finish(self, *, run_id: str, started_at: datetime, nodes: list[NodeResult],
+    def finish(self, *, run_id: str, started_at: datetime, outcomes: dict[str, NodeResult],
                plan: Plan, request: RunRequest, notes: Sequence[str] = ()) -> RunResult:
-        """Record what is now built, mark what came from late sources, record, publish."""
+        """Record what is now built, mark what came from late sources, record, publish.
+
+        ``outcomes``: node id -> result, in the order the nodes finished."""
         notes = list(notes)
         graph = self.graph()
+        nodes = list(outcomes.values())
         worked = [n for n in nodes if n.status != "skipped" or n.kind != "source"]
         with self.warehouse.connect() as con:
-            self._mark_built(con, graph, plan, nodes)
+            self._mark_built(con, graph, plan, outcomes)
             freshness = assess(self.config, ledger.last_loads(con), utc_now())
             nodes = _mark_stale(graph, nodes, freshness)
             if not worked:
@@ -184,9 +208,12 @@ class Pipeline:
             log.info("published %s in %.2fs", self.warehouse.published, seconds)
         return result
 
-    def _mark_built(self, con, graph: Graph, plan: Plan, nodes: list[NodeResult]) -> None:
-        failed = {n.name for n in nodes if n.failed or (n.status == "skipped"
-                                                         and n.kind != "source")}
+    def _mark_built(self, con, graph: Graph, plan: Plan,
+                    outcomes: dict[str, NodeResult]) -> None:
+        """Per source, the data dbt has now built downstream; per dbt node, the definition
+        it was built with (a node that failed or did not run is built again next time)."""
+        failed = {graph.nodes[i].name for i, r in outcomes.items()
+                  if r.failed or (r.status == "skipped" and graph.nodes[i].kind != "source")}
         for node_id in plan.selected:
             node = graph.nodes[node_id]
             if node.kind != "source" or plan.forced:
@@ -195,13 +222,29 @@ class Pipeline:
                           if d in plan.selected}
             if not downstream & failed:
                 ledger.mark_built(con, node.name)
-        every_dbt_node = {n for n, node in graph.nodes.items() if node.is_dbt}
-        if plan.rebuild_dbt and every_dbt_node <= plan.selected and not failed:
-            ledger.set_state(con, FINGERPRINT_KEY, self.dbt.fingerprint())
+        keys = self.dbt.definition_keys()
+        dbt = [i for i in outcomes if graph.nodes[i].is_dbt]
+        built = {i: keys[i] for i in dbt if i in keys
+                 and outcomes[i].status in ("success", "warn")}
+        ledger.record_built(con, built, utc_now())
+        ledger.forget_built(con, [i for i in dbt if i not in built])
 
 
 def new_run_id() -> str:
     return utc_now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def _rebuild_note(graph: Graph, changed: dict[str, str], *, first: bool,
+                  full_refresh: bool) -> str:
+    if full_refresh or first:
+        return "dbt rebuilds everything selected: " + ("full refresh" if full_refresh
+                                                        else "first build")
+    names = [graph.nodes[i].name for i in changed if graph.nodes[i].kind != "test"]
+    shown = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
+    tests = len(changed) - len(names)
+    return (f"dbt rebuilds {len(names)} node(s) whose definition changed or that did not "
+            f"build last time{': ' + shown if names else ''}"
+            + (f"; {tests} test(s) run again" if tests else ""))
 
 
 def _failed(graph: Graph, work: Work, error: Exception) -> list[NodeResult]:

@@ -7,9 +7,10 @@ actions start when their inputs are built. A node whose input failed (or whose d
 failed: tests are gates) is skipped with the reason; everything else carries on.
 
 Only work that matters runs: a node is *dirty* when an input of it changed in this run (a
-load brought data, an upstream node was rebuilt), when dbt must rebuild everything (its
-project changed), or when the user selected it explicitly. Clean nodes are left alone and
-do not appear in the result.
+load brought data, an upstream node was rebuilt), when its own dbt definition changed since
+it was last built (``Plan.changed``: its SQL, config, macros or a parent's definition), or
+when the user selected it explicitly. Clean nodes are left alone and do not appear in the
+result. ``explain`` applies the same rules without running anything (``wb.plan()``).
 
 The scheduler knows nothing of Prefect or dbt: ``execute(work)`` does the work (the pipeline
 hands it to an executor: inline, or a Prefect task) and is called in worker threads with the
@@ -21,9 +22,9 @@ once its ``cancel`` token is set.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .graph import Graph
@@ -37,7 +38,7 @@ class Plan:
 
     selected: frozenset[str]            # graph node ids in the run
     stale_sources: frozenset[str] = frozenset()   # loaded earlier, not yet built downstream
-    rebuild_dbt: bool = False           # every selected dbt node is dirty
+    changed: Mapping[str, str] = field(default_factory=dict)  # dbt node id -> why it rebuilds
     forced: bool = False                # explicit selection: every selected node is dirty
 
 
@@ -57,7 +58,7 @@ class Scheduler:
         self.unfinished = set(plan.selected)       # not finished yet (waiting or running)
         self.dirty: set[str] = set()
         self.failed: dict[str, str] = {}     # node id -> why its children cannot run
-        self.results: list[NodeResult] = []
+        self.outcomes: dict[str, NodeResult] = {}   # node id -> result, in finishing order
         self.running: dict[Future, Work] = {}
         self.dbt_busy = False
 
@@ -74,12 +75,12 @@ class Scheduler:
                     self._finished(self.running.pop(future), future)
                 self._dispatch()
         if self.cancel.cancelled:
-            return self.results         # the rest never started, and is reported as such
+            return list(self.outcomes.values())   # the rest never started: said by the caller
         for node_id in self.graph.order(self.unfinished):  # cycles or bugs: say so, never hang
             self._record(NodeResult(self.graph.nodes[node_id].name,
                                     self.graph.nodes[node_id].kind, "skipped",
                                     message="never became ready"), node_id)
-        return self.results
+        return list(self.outcomes.values())
 
     @property
     def not_started(self) -> list[str]:
@@ -124,7 +125,7 @@ class Scheduler:
                 self._start("dbt", batch)
 
     def _is_dirty(self, node_id: str, inputs: set[str], batch: list[str]) -> bool:
-        if self.plan.forced or (self.plan.rebuild_dbt and self.graph.nodes[node_id].is_dbt):
+        if self.plan.forced or node_id in self.plan.changed:
             return True
         return bool(inputs & (self.dirty | set(batch)))
 
@@ -182,7 +183,7 @@ class Scheduler:
             changed = result.status == "success" or node.name in self.plan.stale_sources \
                 or self.plan.forced
             (self.dirty.add if changed else self.dirty.discard)(node_id)
-        self.results.append(result)
+        self.outcomes[node_id] = result
         self.emit(NodeFinished(node_id, result))
 
     def _skip(self, node_id: str, why: str) -> None:
@@ -190,3 +191,24 @@ class Scheduler:
         self._record(NodeResult(node.name, node.kind, "skipped", message=why), node_id)
         self.failed[node_id] = why.removeprefix("skipped: ")
 
+
+def explain(graph: Graph, plan: Plan, new_data: Mapping[str, str]) -> dict[str, str | None]:
+    """What a run of ``plan`` would do, by the scheduler's rules, if every unit succeeded:
+    selected node id -> why it would run, or None when it is up to date. ``new_data`` maps
+    a source's name to what its scan found (sources missing from it have nothing new)."""
+    reasons: dict[str, str | None] = {}
+    for node_id in graph.order(plan.selected):
+        node = graph.nodes[node_id]
+        if plan.forced:
+            reasons[node_id] = "selected"
+        elif node.kind == "source":
+            reasons[node_id] = new_data.get(node.name) or (
+                "loaded earlier, not yet built downstream"
+                if node.name in plan.stale_sources else None)
+        elif node_id in plan.changed:
+            reasons[node_id] = plan.changed[node_id]
+        else:
+            moved = sorted(graph.nodes[p].name for p in graph.parents[node_id]
+                           if reasons.get(p))
+            reasons[node_id] = f"upstream changed: {', '.join(moved)}" if moved else None
+    return reasons

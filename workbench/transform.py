@@ -45,6 +45,7 @@ class DbtProject:
         self._manifest_fingerprint: str | None = None
         self._fingerprint_stamp: tuple = ()
         self._fingerprint = ""
+        self._keys: tuple[Any, dict[str, str]] | None = None
         if not (self.project_dir / "dbt_project.yml").is_file():
             raise ConfigError(
                 f"no dbt project at {self.project_dir} (dbt_project.yml missing). Set "
@@ -84,6 +85,13 @@ class DbtProject:
             self._manifest, self._manifest_fingerprint = result.result, fingerprint
             log.info("parsed dbt project in %.2fs", time.perf_counter() - started)
         return self._manifest
+
+    def definition_keys(self) -> dict[str, str]:
+        """Each dbt node's definition key (``definition_keys``), for the current manifest."""
+        manifest = self.manifest()
+        if self._keys is None or self._keys[0] is not manifest:
+            self._keys = (manifest, definition_keys(manifest, self.target))
+        return self._keys[1]
 
     def build(self, select: Sequence[str] = (), *, exact: bool = False,
               full_refresh: bool = False) -> list[NodeResult]:
@@ -144,6 +152,64 @@ class DbtProject:
             for name in files:
                 if not name.startswith("."):
                     yield Path(folder) / name
+
+
+def definition_keys(manifest: Any, target: str | None = None) -> dict[str, str]:
+    """unique_id -> a hash of everything that defines what a node builds or checks.
+
+    A node's key covers its own code and file checksum (a seed's file), the relation it
+    writes (schema macros included), its config, a
+    generic test's arguments, the macros it calls (and the macros those call), dbt's
+    version and the target, and the keys of its parents (models, seeds, snapshots and
+    sources). So editing one model changes the key of that model and of everything
+    downstream of it, a macro change reaches its users, and nothing else moves. New *data*
+    is not in the key: the scheduler follows loads through the graph.
+    """
+    base = f"{getattr(manifest.metadata, 'dbt_version', '')}\0{target}"
+    macros: dict[str, str] = {}
+    keys: dict[str, str] = {}
+
+    def macro_key(uid: str, seen: frozenset = frozenset()) -> str:
+        if uid not in macros:
+            macro = manifest.macros.get(uid)
+            if macro is None or uid in seen:
+                return uid
+            called = sorted(macro_key(m, seen | {uid}) for m in macro.depends_on.macros)
+            macros[uid] = _digest(base, macro.macro_sql, *called)
+        return macros[uid]
+
+    def node_key(uid: str) -> str:
+        if uid not in keys:
+            if uid in manifest.sources:
+                source = manifest.sources[uid]
+                keys[uid] = _digest(base, source.schema, source.identifier or source.name)
+                return keys[uid]
+            node = manifest.nodes.get(uid)
+            if node is None:
+                return uid
+            test = getattr(node, "test_metadata", None)
+            keys[uid] = _digest(
+                base, dbt_kind(node.resource_type), node.raw_code or "",
+                getattr(node, "relation_name", None) or "",
+                getattr(getattr(node, "checksum", None), "checksum", ""),
+                _json(node.config.to_dict()), _json(test.to_dict() if test else None),
+                *sorted(macro_key(m) for m in node.depends_on.macros),
+                *sorted(node_key(p) for p in getattr(node.depends_on, "nodes", ())))
+        return keys[uid]
+
+    for uid in manifest.nodes:
+        node_key(uid)
+    return {uid: key for uid, key in keys.items() if uid in manifest.nodes}
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _size_and_mtime(path: Path) -> tuple[int, int]:
