@@ -21,7 +21,7 @@ from workbench.progress import (
     WorkStarted,
 )
 from workbench.results import NodeResult
-from workbench.scheduler import Plan, Scheduler
+from workbench.scheduler import Plan, Scheduler, explain
 
 WAIT = 120      # seconds; only ever reached when a rule is broken (a busy machine is fine)
 
@@ -235,3 +235,30 @@ def test_a_run_cancelled_before_it_starts_starts_nothing():
 
     assert scheduler.run() == [] and executor.units == []
     assert set(scheduler.not_started) == set(g.nodes)
+
+
+def test_a_changed_definition_runs_that_node_and_what_reads_it_only():
+    g = graph()
+    executor = FakeExecutor(g, {"a": "skipped", "b": "skipped"})    # no new data
+    plan = Plan(frozenset(g.nodes), changed={"x.stg_b": "its definition changed"})
+
+    results, _ = run(g, plan, executor)
+
+    assert set(results) == {"a", "b", "stg_b", "unique_stg_b", "mart", "send"}
+
+
+def test_explain_says_what_would_run_and_why_by_the_same_rules():
+    g = graph()
+    plan = Plan(frozenset(g.nodes), changed={"x.stg_b": "its definition changed"})
+
+    reasons = {g.nodes[i].name: why for i, why in
+               explain(g, plan, {"a": "new data: 1 file"}).items()}
+
+    assert reasons["a"] == "new data: 1 file" and reasons["b"] is None
+    assert reasons["stg_b"] == "its definition changed"
+    assert reasons["stg_a"] == "upstream changed: a"
+    assert reasons["mart"] == "upstream changed: stg_a, stg_b"
+    assert reasons["c"] == "upstream changed: label"
+    executor = FakeExecutor(g, {"b": "skipped"})
+    results, _ = run(g, plan, executor)
+    assert set(results) - {"b"} == {name for name, why in reasons.items() if why}
