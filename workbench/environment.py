@@ -21,7 +21,8 @@ QUIET = {
     # Prefect's INFO lines ("Created task run ...") drown a notebook; we report progress
     # ourselves. Set PREFECT_LOGGING_LEVEL=INFO to see them.
     "PREFECT_LOGGING_LEVEL": "WARNING",
-    # The temporary server can be slow to start on a busy 2-core machine.
+    # Should anything reach Prefect outside a run (runs use the shared server), Prefect's
+    # own temporary server can be slow to start on a busy 2-core machine.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
 }
 
@@ -40,5 +41,6 @@ def prepare(state_dir: Path) -> None:
 
 
 def has_prefect_server() -> bool:
-    """True when runs report to a Prefect server instead of a temporary local one."""
+    """True when ``PREFECT_API_URL`` names the server runs report to; it always wins over
+    the Prefect home's shared local server (``service/shared.py``)."""
     return bool(os.environ.get("PREFECT_API_URL"))
