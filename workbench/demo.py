@@ -1,30 +1,5 @@
 """Moved to ``workbench.community.demo``, with the rest of the sample company; this old
 import path keeps working (``from workbench import demo``)."""
 
-from .community.demo import (
-    CHANNELS,
-    FEATURE_KEYS,
-    FEATURES,
-    LABELED_PATH,
-    LABELS,
-    MONTHS,
-    SOURCES,
-    Feature,
-    features_csv,
-    generate,
-    planned_sizes,
-)
-
-__all__ = [
-    "CHANNELS",
-    "FEATURES",
-    "FEATURE_KEYS",
-    "LABELED_PATH",
-    "LABELS",
-    "MONTHS",
-    "SOURCES",
-    "Feature",
-    "features_csv",
-    "generate",
-    "planned_sizes",
-]
+from .community.demo import *  # noqa: F403 - the same names, re-exported
+from .community.demo import __all__  # noqa: F401
