@@ -49,7 +49,7 @@ def loaded(built_project, tmp_path) -> Path:
     return root
 
 
-def wait_for(path: Path, timeout: float = 60) -> None:
+def wait_for(path: Path, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
         assert time.monotonic() < deadline, f"{path} did not appear"
@@ -68,10 +68,12 @@ def test_reader_process_never_blocks_a_run_nor_sees_a_half_built_table(loaded, t
     try:
         wait_for(loaded / "reading")
         result = wb.run()
-        time.sleep(0.5)                     # let the reader see the new snapshot too
+        for _ in range(2):      # the second full read began after the publish: it sees it
+            (loaded / "reading").unlink()
+            wait_for(loaded / "reading")
     finally:
         (loaded / "stop").touch()
-        reader.wait(timeout=60)
+        reader.wait(timeout=300)
 
     assert result.ok, result
     after = (before[0] + 50, before[1] + 50)
@@ -104,7 +106,7 @@ def test_concurrent_terminal_runs_take_turns_while_a_notebook_reads(loaded):
     try:
         runs = [subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True) for _ in range(2)]
-        outputs = [run.communicate(timeout=300)[0] for run in runs]
+        outputs = [run.communicate(timeout=1200)[0] for run in runs]
     finally:
         stop.set()
         reader.join()
@@ -125,7 +127,7 @@ def test_a_notebook_that_ran_the_pipeline_does_not_block_a_terminal_run(loaded):
                                              for i in range(5)])
 
     done = subprocess.run([str(Path(sys.executable).parent / "workbench"), "--project",
-                           str(loaded), "run"], capture_output=True, text=True, timeout=300)
+                           str(loaded), "run"], capture_output=True, text=True, timeout=1200)
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert wb.sql("select count(*) as n from raw.events where _source_file = ?",
