@@ -47,6 +47,36 @@ def test_tables_and_status_read_the_published_warehouse(built_project):
     assert "last runs:" in status.stdout
 
 
+def test_status_lists_the_last_runs_without_pandas_prefect_or_an_http_client(
+        built_project, monkeypatch):
+    """A fresh ``workbench status`` stays light: what it imports is what makes it fast
+    (``benchmarks/loop.py`` times it)."""
+    from workbench import Workbench
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    script = ("import sys\nfrom workbench.cli import main\n"
+              "try:\n    main(['status'])\nexcept SystemExit as done:\n"
+              "    heavy = [m for m in ('pandas', 'pyarrow', 'httpx', 'prefect', 'dbt')"
+              " if m in sys.modules]\n"
+              "    print('heavy:', heavy, 'exit:', done.code)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=built_project,
+                          capture_output=True, text=True, timeout=600)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "heavy: [] exit: 0" in done.stdout
+    last = Workbench(built_project).history(limit=1).runs.iloc[0]
+    assert f"  {last['run_id']}  {last['status']:<8} {last['summary']}" in done.stdout
+    assert "service: not served" in done.stdout
+
+
+def test_status_of_a_project_never_run_says_what_is_on_disk_and_exits_zero(project):
+    done = cli("status", cwd=project)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "never loaded" in done.stdout and "last runs:" not in done.stdout
+    assert "service: not served" in done.stdout
+
+
 def test_missing_project_exits_two_with_a_clear_message(tmp_path):
     done = cli("tables", cwd=tmp_path)
 

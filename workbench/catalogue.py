@@ -114,4 +114,30 @@ def source_status(config, warehouse) -> StatusReport:
     return StatusReport(items)
 
 
-__all__ = ["Catalogue", "Listing", "SourceStatus", "StatusReport", "TableInfo", "source_status"]
+@dataclass(frozen=True)
+class RunLine:
+    """One past run as ``workbench status`` lists it."""
+
+    run_id: str
+    status: str
+    summary: str
+
+
+def last_runs(config, warehouse, limit: int = 5) -> list[RunLine]:
+    """The last ``limit`` runs, newest first; none before anything is published.
+
+    Read as plain rows (DuckDB's ``fetchall``), not through ``wb.history()``: a terminal
+    needs three columns of five rows, and importing pandas and pyarrow alone would cost a
+    fresh ``workbench status`` process about half a second (``benchmarks/loop.py``). The SQL
+    is the ledger's (``ledger.recent_runs``), handed a query function that returns rows."""
+    if not config.published.exists():
+        return []
+    with warehouse.reading() as con:
+        rows = ledger.recent_runs(lambda sql, params: con.execute(sql, params).fetchall(),
+                                  limit)
+    at = {column: i for i, column in enumerate(ledger.RUN_COLUMNS)}
+    return [RunLine(row[at["run_id"]], row[at["status"]], row[at["summary"]]) for row in rows]
+
+
+__all__ = ["Catalogue", "Listing", "RunLine", "SourceStatus", "StatusReport", "TableInfo",
+           "last_runs", "source_status"]
