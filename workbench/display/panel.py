@@ -5,7 +5,9 @@ watch each node's progress live, read the run's result when it finishes.
     panel(wb)                     # the last expression of a cell
 
 What it shows, top to bottom: the buttons; a status line; a table of the nodes the run may
-touch (``queued`` -> ``running`` -> ``done`` / ``failed`` / ``skipped``, with rows and
+touch (or, after **Plan**, what a run of the choice next to it, all / the source / the
+selection, would do: each node "would run" and why, or "up to date", from ``wb.plan()``, with
+nothing run) (``queued`` -> ``running`` -> ``done`` / ``failed`` / ``skipped``, with rows and
 seconds; dbt's tests are folded into one line); and, when the run ends, the RunResult as
 ``wb.run()`` shows it, failures expanded. When a Prefect server serves the project
 (``PREFECT_API_URL`` or ``workbench serve``), one more line under the status says what it is
@@ -35,7 +37,6 @@ a static line instead (the panel's ``text/html`` fallback): the project and its 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -43,9 +44,9 @@ import ipywidgets as widgets
 
 from .. import ledger
 from ..errors import RunCancelled
-from ..progress import CancelToken, NodeFinished, NodeUpToDate, RunEvent, RunPlanned, WorkStarted
+from ..progress import RunEvent
 
-from .panel_view import _border, _button, _html, _kind, _label_line, _Row, _service, _state, \
+from .panel_view import _border, _button, _html, _label_line, _plan_table, _Run, _service, \
     _static_html, _status, _table, _title
 
 if TYPE_CHECKING:
@@ -95,6 +96,12 @@ class WorkbenchPanel(widgets.VBox):
         self.run_selection = _button("Run selection", "play", "", "workbench-run-selection",
                                      "What the selection names, even if nothing changed: "
                                      "wb.run(select=...)")
+        self.plan = _button("Plan", "list", "", "workbench-plan",
+                            "What a run of the choice on the right would do and why; runs "
+                            "nothing: wb.plan(...)")
+        self.plan_for = widgets.Dropdown(options=["all", "source", "selection"], value="all",
+                                         layout=widgets.Layout(width="110px"))
+        self.plan_for.add_class("workbench-plan-for")
         self.full_refresh = widgets.Checkbox(
             False, description="Full refresh (rebuild all)",
             tooltip="Applies to every button: wb.run(..., full_refresh=True)",
@@ -120,6 +127,7 @@ class WorkbenchPanel(widgets.VBox):
                                                        sources=[self.source.value]))
         self.run_selection.on_click(lambda _: self._start_selection())
         self.cancel.on_click(lambda _: self._cancel())
+        self.plan.on_click(lambda _: self._start_plan())
 
         def line(*children: widgets.Widget) -> widgets.HBox:
             return widgets.HBox(children, layout=widgets.Layout(align_items="center",
@@ -129,7 +137,7 @@ class WorkbenchPanel(widgets.VBox):
             [title,
              line(everything, self.run_all),
              line(self.source, self.run_source),
-             line(self.selection, self.run_selection),
+             line(self.selection, self.run_selection, self.plan, self.plan_for),
              line(self.full_refresh, self.cancel),
              self.status, self.service, self.progress, self.result],
             layout=widgets.Layout(width=_WIDTH, padding="8px 12px", grid_gap="4px",
@@ -137,6 +145,7 @@ class WorkbenchPanel(widgets.VBox):
         self.add_class("workbench-panel")
         self._lock = threading.Lock()     # guards the fields below; callbacks come from threads
         self._run: _Run | None = None     # the run this panel shows
+        self._planning = False            # a Plan is being read; no run starts meanwhile
         self._thread: threading.Thread | None = None
         self._refresh_service()
 
@@ -150,11 +159,44 @@ class WorkbenchPanel(widgets.VBox):
             return
         self._start(f"selection {expression}", select=expression)
 
+    def _start_plan(self) -> None:
+        """Plan the choice in a thread: a first plan parses dbt, and it scans the landing
+        files under the warehouse's write lock, so it may wait for a run elsewhere."""
+        choice = self.plan_for.value
+        expression = self.selection.value.strip()
+        if choice == "selection" and not expression:
+            self.status.value = _status("idle", "type a selection to plan first, e.g. "
+                                                "+user_engagement")
+            return
+        sources = [self.source.value] if choice == "source" else None
+        select = expression if choice == "selection" else None
+        with self._lock:
+            if self._planning or (self._run is not None and not self._run.cancel.cancelled):
+                return
+            self._planning = True
+        self._busy(True, cancellable=False)
+        self.status.value = _status("planning", "reading what changed…")
+        threading.Thread(target=self._plan, args=(sources, select, self.full_refresh.value),
+                         name="workbench-panel-plan", daemon=True).start()
+
+    def _plan(self, sources: list[str] | None, select: str | None, full_refresh: bool) -> None:
+        try:
+            plan = self.wb.plan(sources=sources, select=select, full_refresh=full_refresh)
+            self.result.value = ""
+            self.progress.value = _plan_table(plan)
+            self.status.value = _status("planned", plan.summary() + " (nothing ran)")
+        except Exception as error:  # noqa: BLE001 - the panel shows every failure as data
+            self.status.value = _status("error", f"plan · {type(error).__name__}: {error}")
+        finally:
+            with self._lock:
+                self._planning = False
+            self._busy(False)
+
     def _start(self, label: str, *, sources: Sequence[str] | None = None,
                select: str | None = None) -> None:
         with self._lock:
-            if self._run is not None and not self._run.cancel.cancelled:
-                return      # one run at a time (the buttons are disabled meanwhile anyway)
+            if self._planning or (self._run is not None and not self._run.cancel.cancelled):
+                return      # one at a time (the buttons are disabled meanwhile anyway)
             run = _Run(label, sources, select, self.full_refresh.value)
             previous, self._run = self._thread, run
             self._thread = threading.Thread(target=self._work, args=(run, previous),
@@ -185,12 +227,12 @@ class WorkbenchPanel(widgets.VBox):
             + (f", {running} running node(s) finish first" if running else ""))
         self.progress.value = _table(run)
 
-    def _busy(self, busy: bool) -> None:
+    def _busy(self, busy: bool, *, cancellable: bool = True) -> None:
         for control in (self.run_all, self.run_source, self.run_selection, self.source,
-                        self.selection, self.full_refresh):
+                        self.selection, self.full_refresh, self.plan, self.plan_for):
             control.disabled = busy
-        self.cancel.disabled = not busy
-        self.cancel.button_style = "warning" if busy else ""
+        self.cancel.disabled = not (busy and cancellable)
+        self.cancel.button_style = "warning" if busy and cancellable else ""
 
     # -- the run, in its own thread ------------------------------------------------------------
     def _work(self, run: _Run, previous: threading.Thread | None) -> None:
@@ -303,65 +345,3 @@ class WorkbenchPanel(widgets.VBox):
 
     def __repr__(self) -> str:
         return f"WorkbenchPanel(root={str(self.wb.config.root)!r})"
-
-
-class _Run:
-    """One run started from the panel: what it planned and how far it got."""
-
-    def __init__(self, label: str, sources: Sequence[str] | None, select: str | None,
-                 full_refresh: bool) -> None:
-        self.label, self.sources, self.select = label, sources, select
-        self.full_refresh = full_refresh
-        self.cancel = CancelToken()
-        self.done = threading.Event()
-        self.lock = threading.RLock()       # rows change in the run's thread, show in others
-        self.started = time.monotonic()
-        self.rows: dict[str, _Row] = {}     # node id -> row, in dependency order
-
-    def apply(self, event: RunEvent) -> None:
-        with self.lock:
-            if isinstance(event, RunPlanned):
-                graph, selected = event.graph, event.selected
-                for node_id in graph.order(selected):
-                    node = graph.nodes[node_id]
-                    self.rows[node_id] = _Row(node_id, node.name, _kind(node.kind))
-            elif isinstance(event, WorkStarted):
-                for node_id in event.work.ids:
-                    if node_id in self.rows:
-                        self.rows[node_id].state = "running"
-            elif isinstance(event, NodeFinished) and event.node_id in self.rows:
-                row = self.rows[event.node_id]
-                row.state, row.note = _state(event.result)
-                row.rows, row.seconds = event.result.rows, event.result.seconds
-            elif isinstance(event, NodeUpToDate) and event.node_id in self.rows:
-                self.rows[event.node_id].state = "done"
-                self.rows[event.node_id].note = "up to date"
-
-    def settle(self, result: RunResult) -> None:
-        """The final word: any node still open did not need to run."""
-        with self.lock:
-            for row in self.rows.values():
-                if row.state in ("queued", "running"):
-                    row.state, row.note = "done", "up to date"
-
-    def stop(self) -> None:
-        """A cancelled run: what did not finish never started."""
-        with self.lock:
-            for row in self.rows.values():
-                if row.state in ("queued", "running"):
-                    row.state, row.note = "cancelled", "not started: the run was cancelled"
-
-    def finished(self) -> int:
-        with self.lock:
-            return sum(r.state in ("done", "failed", "skipped") for r in self.rows.values())
-
-    def line(self) -> str:
-        with self.lock:
-            failed = sum(r.state == "failed" for r in self.rows.values())
-        elapsed = time.monotonic() - self.started
-        if not self.rows:
-            return f"{self.label} · starting (Prefect, dbt's parse)… {elapsed:.0f}s"
-        text = f"{self.label} · {self.finished()} of {len(self.rows)} nodes finished"
-        if failed:
-            text += f", {failed} failed"
-        return f"{text} · {elapsed:.0f}s"

@@ -1,19 +1,25 @@
-"""What the control panel (``display/panel.py``) draws: its widgets, status lines and node
-table, as pure functions of the values they show. The panel's run logic lives in panel.py;
-keeping the HTML here lets either change without the other. Colours come from ``theme``."""
+"""What the control panel (``display/panel.py``) draws: its widgets, status lines, node table
+(a run's rows, kept by ``_Run`` as the run's events arrive) and plan table, as functions of
+the values they show. The panel's buttons and threads live in panel.py; keeping the drawing
+here lets either change without the other. Colours come from ``theme``."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from html import escape
 from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 
+from ..progress import CancelToken, NodeFinished, NodeUpToDate, RunEvent, RunPlanned, WorkStarted
 from . import theme
 
 if TYPE_CHECKING:
-    from ..results import NodeResult
+    from ..results import NodeResult, RunResult
+    from ..run_plan import RunPlan
 
 _BUTTON = "150px"        # every button
 _STATES = ("queued", "running", "done", "failed", "skipped", "cancelled")   # a row's states
@@ -31,6 +37,68 @@ class _Row:
     rows: int | None = None
     seconds: float | None = None
     note: str = ""
+
+
+class _Run:
+    """One run started from the panel: what it planned and how far it got."""
+
+    def __init__(self, label: str, sources: Sequence[str] | None, select: str | None,
+                 full_refresh: bool) -> None:
+        self.label, self.sources, self.select = label, sources, select
+        self.full_refresh = full_refresh
+        self.cancel = CancelToken()
+        self.done = threading.Event()
+        self.lock = threading.RLock()       # rows change in the run's thread, show in others
+        self.started = time.monotonic()
+        self.rows: dict[str, _Row] = {}     # node id -> row, in dependency order
+
+    def apply(self, event: RunEvent) -> None:
+        with self.lock:
+            if isinstance(event, RunPlanned):
+                graph, selected = event.graph, event.selected
+                for node_id in graph.order(selected):
+                    node = graph.nodes[node_id]
+                    self.rows[node_id] = _Row(node_id, node.name, _kind(node.kind))
+            elif isinstance(event, WorkStarted):
+                for node_id in event.work.ids:
+                    if node_id in self.rows:
+                        self.rows[node_id].state = "running"
+            elif isinstance(event, NodeFinished) and event.node_id in self.rows:
+                row = self.rows[event.node_id]
+                row.state, row.note = _state(event.result)
+                row.rows, row.seconds = event.result.rows, event.result.seconds
+            elif isinstance(event, NodeUpToDate) and event.node_id in self.rows:
+                self.rows[event.node_id].state = "done"
+                self.rows[event.node_id].note = "up to date"
+
+    def settle(self, result: RunResult) -> None:
+        """The final word: any node still open did not need to run."""
+        with self.lock:
+            for row in self.rows.values():
+                if row.state in ("queued", "running"):
+                    row.state, row.note = "done", "up to date"
+
+    def stop(self) -> None:
+        """A cancelled run: what did not finish never started."""
+        with self.lock:
+            for row in self.rows.values():
+                if row.state in ("queued", "running"):
+                    row.state, row.note = "cancelled", "not started: the run was cancelled"
+
+    def finished(self) -> int:
+        with self.lock:
+            return sum(r.state in ("done", "failed", "skipped") for r in self.rows.values())
+
+    def line(self) -> str:
+        with self.lock:
+            failed = sum(r.state == "failed" for r in self.rows.values())
+        elapsed = time.monotonic() - self.started
+        if not self.rows:
+            return f"{self.label} · starting (Prefect, dbt's parse)… {elapsed:.0f}s"
+        text = f"{self.label} · {self.finished()} of {len(self.rows)} nodes finished"
+        if failed:
+            text += f", {failed} failed"
+        return f"{text} · {elapsed:.0f}s"
 
 
 def _button(text: str, icon: str, style: str, css: str, tooltip: str) -> widgets.Button:
@@ -152,3 +220,33 @@ def _tr(node_id: str, name: str, kind: str, state: str, rows: int | None,
              f"{escape(_short(note))}</td>")
     return (f"<tr class='workbench-node-row workbench-node-{escape(state)}' "
             f"data-node='{escape(node_id)}' data-state='{escape(state)}'>{cells}</tr>")
+
+
+def _plan_table(plan: RunPlan) -> str:
+    """What the panel's Plan shows in the node table's place: each node with "would run"
+    and why, or "up to date"; dbt tests folded into one line, as in a run's table."""
+    nodes = [n for n in plan.nodes if n.kind != "test"]
+    tests = [n for n in plan.nodes if n.kind == "test"]
+    body = [_plan_tr(n.name, n.kind, n.runs, "" if not n.runs else n.reason) for n in nodes]
+    if tests:
+        running = [t for t in tests if t.runs]
+        why = sorted({t.reason for t in running})
+        note = (f"{len(running)} would run, {len(tests) - len(running)} up to date"
+                + (f": {_short('; '.join(why), 40)}" if why else ""))
+        body.append(_plan_tr(f"{len(tests)} dbt tests", "test", bool(running), note))
+    head = "".join(f"<th style='{theme.HEAD}'>{h}</th>" for h in ("node", "kind", "plan", "why"))
+    notes = "".join(f"<div style='{_LINE};{theme.NOTE}'>{escape(n)}</div>" for n in plan.notes)
+    return (f"{notes}<table class='workbench-nodes workbench-plan' style='{theme.TABLE};"
+            f"line-height:1.5;width:100%'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def _plan_tr(name: str, kind: str, runs: bool, note: str) -> str:
+    state, text = ("running", "would run") if runs else ("skipped", "up to date")
+    cell = theme.CELL
+    return (f"<tr class='workbench-plan-row' data-node='{escape(name)}' "
+            f"data-plan='{'run' if runs else 'up-to-date'}'>"
+            f"<td style='{cell}'>{escape(name)}</td><td style='{cell}'>{escape(kind)}</td>"
+            f"<td style='{cell}'>{theme.badge(state, text, css='workbench-state')}</td>"
+            f"<td style='{cell};{theme.NOTE}' title='{escape(note)}'>{escape(_short(note))}</td>"
+            f"</tr>")
