@@ -74,12 +74,20 @@ def isolate_environment(workdir: Path) -> None:
     """Keep Prefect and dbt off the user's home and the network, before either is imported.
 
     PREFECT_HOME in the temp dir: the benchmark must never touch ~/.prefect. No
-    PREFECT_API_URL: runs use Prefect's temporary local server, as a fresh install does.
+    PREFECT_API_URL: runs use the home's shared local server, as a fresh install does; the
+    first run starts it, and it is stopped at exit (before the temp dir is removed).
     """
     os.environ["PREFECT_HOME"] = str(workdir / "prefect-home")
+    atexit.register(_stop_shared_server, workdir / "prefect-home")
     os.environ.pop("PREFECT_API_URL", None)
     os.environ.update({"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
+
+
+def _stop_shared_server(home: Path) -> None:
+    from workbench.service import shared
+
+    shared.stop(home)
 
 
 def make_project(dest: Path, *, scale: float | None = None, landing_from: Path | None = None,

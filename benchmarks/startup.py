@@ -1,0 +1,182 @@
+"""Start-up benchmark: a fresh-process ``workbench run`` next to the dbt CLI, with and
+without the project's Prefect server already up.
+
+    .venv/bin/python benchmarks/startup.py                 # the sample, 100,000 events
+    .venv/bin/python benchmarks/startup.py --repeats 3     # medians of three
+
+In one run, on the sample data at ``--rows`` events, every command a new process on a new
+copy of the project (no warehouse, no dbt ``target/``: dbt parses from scratch):
+
+(b)     ``dbt build`` from the CLI on the loaded warehouse of (warm), with what dbt built
+        dropped and dbt's partial-parse cache removed first: the baseline, what a dbt user
+        pays;
+(first) ``workbench run`` with a Prefect home never used before: it creates Prefect's
+        database and starts the project's server: the very first run on a new machine.
+        Target: ``first <= b + 15 s``;
+(warm)  ``workbench run`` on another copy while the server (first) started is up: the
+        everyday fresh process (a terminal command, a new kernel, a report).
+        Target: ``warm <= b + 1 s``;
+(noop)  ``workbench run`` again on (warm)'s project: nothing to do;
+floors  a new Python process importing only Prefect, only dbt, only the workbench: what any
+        fresh process pays before its first node.
+
+For each run it keeps the wall time, the run's own time as it reports it ("success in
+11.5s"), the difference (start-up and exit), and the server's start as the run printed it.
+Results go to ``results/startup.json``; the servers started are stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import json
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import core  # noqa: E402  (benchmarks/core.py: stdlib only at module level)
+from core import PYTHON, REPO, RESULTS_DIR  # noqa: E402
+
+WORKBENCH = PYTHON.parent / "workbench"
+TARGETS = (("warm within b + 1 s", "warm_minus_b_s", 1.0),
+           ("first within b + 15 s", "first_minus_b_s", 15.0))
+FLOORS = {"import_prefect": "import prefect", "import_dbt": "import dbt.cli.main",
+          "import_workbench": "import workbench"}
+
+
+def workbench_run(project: Path, home: Path) -> dict[str, Any]:
+    """``workbench run`` in a new process with Prefect home ``home``: wall, own and start-up
+    seconds, and the server's start if this run waited for one."""
+    env = {**os.environ, "PREFECT_HOME": str(home)}
+    child = core.run_child([str(WORKBENCH), "--project", str(project), "run"], env)
+    own = re.search(r"^run \S+ (\w+) in ([\d.]+)s", child.stdout, re.MULTILINE)
+    if own is None or own[1] != "success":
+        raise SystemExit(f"workbench run did not succeed:\n{child.stdout[-3000:]}")
+    server = re.search(r"starting the project's Prefect server: done in ([\d.]+)s",
+                       child.stdout)
+    return {"wall_s": round(child.seconds, 3), "run_s": float(own[2]),
+            "start_up_and_exit_s": round(child.seconds - float(own[2]), 3),
+            "server_start_s": float(server[1]) if server else None,
+            "peak_rss_mb": child.peak_rss_mb}
+
+
+def dbt_cli(project: Path) -> float:
+    """(b): the CLI's ``dbt build`` parsing from scratch, as the fresh copies do."""
+    (project / "dbt" / "target" / "partial_parse.msgpack").unlink(missing_ok=True)
+    seconds, _ = core.dbt_cli_build(project, project / "data" / "warehouse.duckdb")
+    return round(seconds, 3)
+
+
+def floor(statement: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([str(PYTHON), "-c", statement], check=True, env=os.environ.copy())
+    return round(time.perf_counter() - started, 3)
+
+
+def stop_server(home: Path) -> None:
+    from workbench.service import shared
+
+    shared.stop(home)
+
+
+def one_round(workdir: Path, landing: Path, index: int) -> dict[str, Any]:
+    """(first), (warm), (noop) and (b) with a new Prefect home; its server stopped after."""
+    home = workdir / f"prefect-home-{index}"
+    fresh = [core.make_project(workdir / f"round-{index}-{name}", landing_from=landing)
+             for name in ("first", "warm")]
+    try:
+        first = workbench_run(fresh[0], home)
+        warm = workbench_run(fresh[1], home)
+        noop = workbench_run(fresh[1], home)
+    finally:
+        stop_server(home)
+    return {"first": first, "warm": warm, "noop": noop, "b_dbt_cli_s": dbt_cli(fresh[1])}
+
+
+def benchmark(rows: int, repeats: int, workdir: Path, idle_wait: float) -> dict[str, Any]:
+    r: dict[str, Any] = {"rows": rows, "scale": rows / core.EVENTS_AT_SCALE_1,
+                         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                         "code": core.measured_code(), "repeats": repeats}
+    sample = core.make_project(workdir / "sample", scale=r["scale"])
+    for statement in FLOORS.values():      # untimed: the page cache, as on a used machine
+        floor(statement)
+    r["machine_busy_share_before"] = core.wait_for_idle_machine(idle_wait)
+    started, busy, own = time.perf_counter(), core.machine_busy_s(), core.own_cpu_s()
+    r["floors_s"] = {name: floor(statement) for name, statement in FLOORS.items()}
+    rounds = [one_round(workdir, sample / "data" / "landing", i) for i in range(repeats)]
+    r["rounds"] = rounds
+    median = lambda pick: round(statistics.median(pick(x) for x in rounds), 3)  # noqa: E731
+    r["b_dbt_cli_s"] = median(lambda x: x["b_dbt_cli_s"])
+    for kind in ("first", "warm", "noop"):
+        for key in ("wall_s", "run_s", "start_up_and_exit_s"):
+            r[f"{kind}_{key}"] = median(lambda x: x[kind][key])
+    r["first_server_start_s"] = median(lambda x: x["first"]["server_start_s"] or 0.0)
+    r["first_minus_b_s"] = round(r["first_wall_s"] - r["b_dbt_cli_s"], 3)
+    r["warm_minus_b_s"] = round(r["warm_wall_s"] - r["b_dbt_cli_s"], 3)
+    other = (core.machine_busy_s() - busy) - (core.own_cpu_s() - own)
+    r["other_cpu_share_during"] = round(
+        other / ((time.perf_counter() - started) * (os.cpu_count() or 1)), 3)
+    r["peak_rss_mb"] = core.peak_rss_mb(resource.RUSAGE_SELF)
+    r["versions"] = core.versions()
+    r["targets"] = {label: {"value": r[key], "limit_s": limit, "pass": r[key] <= limit}
+                    for label, key, limit in TARGETS}
+    return r
+
+
+def print_report(r: dict[str, Any]) -> None:
+    print(f"\nworkbench start-up benchmark: {r['rows']:,} events, median of {r['repeats']}")
+    print(f"  (b) dbt build, CLI                 {r['b_dbt_cli_s']:7.2f} s")
+    for kind, label in (("first", "(first) new Prefect home"), ("warm", "(warm) server up"),
+                        ("noop", "(noop) nothing to do")):
+        print(f"  {label:<34} {r[f'{kind}_wall_s']:7.2f} s   (run {r[f'{kind}_run_s']:.2f} s, "
+              f"start-up and exit {r[f'{kind}_start_up_and_exit_s']:.2f} s)")
+    print(f"  the server's first start           {r['first_server_start_s']:7.2f} s")
+    print("  floors: " + ", ".join(f"{name} {value:.2f} s"
+                                   for name, value in r["floors_s"].items()))
+    for label, verdict in r["targets"].items():
+        print(f"  {'PASS' if verdict['pass'] else 'MISS'} {label}: "
+              f"{verdict['value']:+.2f} s (limit {verdict['limit_s']:+.0f} s)")
+    busy = max(r["machine_busy_share_before"], r["other_cpu_share_during"])
+    if busy > 0.15:
+        print(f"  warning: other processes used {busy:.0%} of the CPUs: times are inflated")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=core.EVENTS_AT_SCALE_1,
+                        help="events in the sample data (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="rounds, each with a new Prefect home; medians reported")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary projects")
+    parser.add_argument("--idle-wait", type=float, default=300, metavar="SECONDS",
+                        help="wait up to this long for other processes to leave the CPUs")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="workbench-bench-startup-"))
+    if args.keep:
+        print(f"working in {workdir}")
+    else:
+        atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    core.isolate_environment(workdir)
+    with contextlib.redirect_stdout(sys.stderr):
+        report = benchmark(args.rows, args.repeats, workdir, args.idle_wait)
+    print_report(report)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / "startup.json"
+    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"wrote {out.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
