@@ -173,12 +173,13 @@ def ensure(where: Path | None = None, *, idle_seconds: float | None = None,
     if (found := find(where)) is not None:     # the everyday case: no lock, one request
         _touch(found)
         return found
-    from filelock import FileLock
+    from filelock import FileLock, Timeout
 
     with _in_process:
         _phase = Phase("waiting for the project's Prefect server", time.monotonic())
+        lock = FileLock(str(where / LOCK), timeout=timeout + STOP_TIMEOUT)
         try:
-            with FileLock(str(where / LOCK), timeout=timeout + STOP_TIMEOUT):
+            with lock:
                 # Another process may have started it while this one waited for the lock.
                 if (found := find(where, grace=ANSWER_GRACE)) is not None:
                     _touch(found)
@@ -188,6 +189,10 @@ def ensure(where: Path | None = None, *, idle_seconds: float | None = None,
                     _stop(stale)
                 _phase = Phase("starting the project's Prefect server", time.monotonic())
                 return _start(where, _idle(where, idle_seconds), timeout)
+        except Timeout:
+            raise _error(f"another process has been starting the local Prefect server (home "
+                         f"{where}) for over {lock.timeout:.0f}s; see {where / LOG}",
+                         log=where / LOG) from None
         finally:
             _phase = None
 
