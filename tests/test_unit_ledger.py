@@ -40,7 +40,7 @@ def test_ensure_twice_keeps_tables_and_rows(con):
     assert ledger.get_state(con, "dbt_fingerprint") == "abc"
     tables = {t for t, in con.execute("select table_name from information_schema.tables "
                                        "where table_schema = ?", [ledger.SCHEMA]).fetchall()}
-    assert tables == {"files", "sources", "state", "runs", "node_results"}
+    assert tables == {"files", "sources", "state", "runs", "node_results", "node_state"}
 
 
 def test_state_round_trip_and_overwrite(con):
@@ -166,3 +166,13 @@ def test_connect_without_the_write_lock_is_our_own_error(tmp_path):
     with pytest.raises(WarehouseUsageError, match="writing"):
         with warehouse.connect():
             pass
+
+
+def test_node_build_state_is_recorded_replaced_and_forgotten(con):
+    from datetime import datetime
+
+    ledger.record_built(con, {"model.p.a": "k1", "model.p.b": "k2"}, datetime(2026, 12, 1))
+    ledger.record_built(con, {"model.p.a": "k3"}, datetime(2026, 12, 2))
+    ledger.forget_built(con, ["model.p.b", "model.p.never"])
+
+    assert ledger.built_keys(con) == {"model.p.a": "k3"}
