@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Union
 
-
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd

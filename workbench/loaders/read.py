@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-
 from ..config import SourceConfig, WorkbenchConfig
 from ..errors import SourceError
 from ..functions import import_function

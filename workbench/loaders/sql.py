@@ -14,7 +14,6 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-
 from ..config import IDENTIFIER
 from ..errors import ConfigError
 
