@@ -128,15 +128,11 @@ def last_runs(config, warehouse, limit: int = 5) -> list[RunLine]:
 
     Read as plain rows (DuckDB's ``fetchall``), not through ``wb.history()``: a terminal
     needs three columns of five rows, and importing pandas and pyarrow alone would cost a
-    fresh ``workbench status`` process about half a second (``benchmarks/loop.py``). The SQL
-    is the ledger's (``ledger.recent_runs``), handed a query function that returns rows."""
+    fresh ``workbench status`` process about half a second (``benchmarks/loop.py``)."""
     if not config.published.exists():
         return []
     with warehouse.reading() as con:
-        rows = ledger.recent_runs(lambda sql, params: con.execute(sql, params).fetchall(),
-                                  limit)
-    at = {column: i for i, column in enumerate(ledger.RUN_COLUMNS)}
-    return [RunLine(row[at["run_id"]], row[at["status"]], row[at["summary"]]) for row in rows]
+        return [RunLine(*row) for row in ledger.recent_run_lines(con, limit)]
 
 
 __all__ = ["Catalogue", "Listing", "RunLine", "SourceStatus", "StatusReport", "TableInfo",

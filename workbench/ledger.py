@@ -266,6 +266,14 @@ def recent_runs(source: Source, limit: int) -> pd.DataFrame:
                           f"order by started_at desc limit ?", [int(limit)])
 
 
+def recent_run_lines(con: duckdb.DuckDBPyConnection, limit: int
+                     ) -> list[tuple[str, str, str]]:
+    """(run_id, status, summary) of the last ``limit`` runs, newest first, as plain rows
+    (no pandas: ``workbench status`` stays fast in a fresh process)."""
+    return con.execute(f"select run_id, status, summary from {RUNS} "
+                       f"order by started_at desc limit ?", [int(limit)]).fetchall()
+
+
 def recent_node_results(source: Source, limit: int) -> pd.DataFrame:
     """The nodes of the last ``limit`` runs with ``NODE_COLUMNS``, in the order they
     started."""
