@@ -226,6 +226,7 @@ def _source(name: str, spec: Any, file: Path) -> SourceConfig:
                           source=name)
     if fmt not in (*FORMATS, "custom"):
         raise ConfigError(f"{where}: format must be one of {FORMATS}, not {fmt!r}", source=name)
+    _require_confined(spec.get("path"), where, name)
     mode = spec.get("mode", "append")
     if mode not in MODES:
         raise ConfigError(f"{where}: mode must be one of {MODES}, not {mode!r}", source=name)
@@ -241,6 +242,15 @@ def _source(name: str, spec: Any, file: Path) -> SourceConfig:
         reader=spec.get("reader"),
         on_stale=(_answers(spec["on_stale"], where) if "on_stale" in spec else None),
     )
+
+
+def _require_confined(glob: str | None, where: str, name: str) -> None:
+    """A source's glob is relative to the landing folder and stays inside it: an absolute
+    path or a ``..`` part could load any file the process can read (``/etc/passwd``)."""
+    if glob and (Path(glob).is_absolute() or ".." in Path(glob).parts):
+        raise ConfigError(f"{where}: path {glob!r} must be a glob under the landing folder, "
+                          f"e.g. \"{name}/*.csv\" (no absolute path, no '..')", source=name,
+                          key="path", value=glob)
 
 
 def _service(spec: Any, file: Path) -> ServiceConfig:
