@@ -16,6 +16,9 @@ Defaults follow convention so a small project needs only its sources listed::
     [steps.classify_messages]             # Python steps and actions: StepConfig, see
     function = "package.module:function"  # workbench.steps for what the function gets
 
+    [dbt]
+    vars = { start_date = "2024-01-01" }  # passed to every dbt invocation as --vars
+
 Environment variables with the prefix ``WORKBENCH_`` override the ``[workbench]`` table
 (``WORKBENCH_WAREHOUSE``, ``WORKBENCH_DBT_PROJECT``, ``WORKBENCH_LANDING``,
 ``WORKBENCH_DBT_TARGET``), so one checkout can run against another warehouse unchanged.
@@ -108,6 +111,7 @@ class WorkbenchConfig:
     lock_timeout: float = 600.0     # seconds a run waits for another run's write lock
     service: ServiceConfig = field(default_factory=ServiceConfig)
     name: str = ""                  # the project on a shared Prefect server; "" -> folder name
+    dbt_vars: dict[str, Any] = field(default_factory=dict)  # [dbt] vars: dbt's --vars, each run
 
     @property
     def project(self) -> str:
@@ -191,6 +195,7 @@ def load_config(root: Path | str | None = None) -> WorkbenchConfig:
                               "lock_timeout"),
         service=_service(data.get("service", {}), file),
         name=main.get("name", ""),
+        dbt_vars=_dbt_vars(data.get("dbt", {}), file),
     )
 
 
@@ -275,6 +280,19 @@ def _service(spec: Any, file: Path) -> ServiceConfig:
                          notify_to=str(spec.get("notify_to", default.notify_to)),
                          notify=dict(notify),
                          server_idle=_idle(spec.get("server_idle", default.server_idle), where))
+
+
+def _dbt_vars(spec: Any, file: Path) -> dict[str, Any]:
+    """``[dbt] vars``: the project's vars for dbt (a run's own vars are laid over them)."""
+    where = f"{file} [dbt]"
+    if not isinstance(spec, dict) or set(spec) - {"vars"}:
+        raise ConfigError(f"{where}: must be a table with only vars = {{ name = value }}",
+                          path=str(file))
+    values = spec.get("vars", {})
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: vars must be a table, e.g. vars = {{ start_date = "
+                          f"\"2024-01-01\" }}, not {values!r}", key="vars", value=values)
+    return dict(values)
 
 
 def _idle(value: Any, where: str) -> timedelta | None:
