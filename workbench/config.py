@@ -93,6 +93,8 @@ class ServiceConfig:
     # The project's local Prefect server stops itself after this long without a flow run;
     # None ("0") keeps it until `workbench server stop`.
     server_idle: timedelta | None = timedelta(hours=2)
+    # `workbench serve` merges a source's files landing within this of each other into one load.
+    debounce: timedelta = timedelta(seconds=0.3)
 
 
 @dataclass(frozen=True)
@@ -262,7 +264,8 @@ def _service(spec: Any, file: Path) -> ServiceConfig:
     where = f"{file} [service]"
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: must be a table", path=str(file))
-    unknown = set(spec) - {"freshness_every", "on_stale", "notify_to", "notify", "server_idle"}
+    unknown = set(spec) - {"freshness_every", "on_stale", "notify_to", "notify", "server_idle",
+                           "debounce"}
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}", path=str(file))
     default = ServiceConfig()
@@ -279,7 +282,9 @@ def _service(spec: Any, file: Path) -> ServiceConfig:
                          on_stale=_answers(spec.get("on_stale", default.on_stale), where),
                          notify_to=str(spec.get("notify_to", default.notify_to)),
                          notify=dict(notify),
-                         server_idle=_idle(spec.get("server_idle", default.server_idle), where))
+                         server_idle=_idle(spec.get("server_idle", default.server_idle), where),
+                         debounce=parse_duration(spec.get("debounce", 0.3),
+                                                 where=f"{where} debounce"))   # 300 ms
 
 
 def _dbt_vars(spec: Any, file: Path) -> dict[str, Any]:
