@@ -7,6 +7,7 @@
      ├── ColumnNotFoundError   a sort or filter column the table lacks (table explorer)
      ├── WarehouseUsageError   a programming error: Warehouse.connect() outside writing()
      ├── WarehouseBusyError    another process holds the warehouse for writing too long
+     ├── QueryRefused          wb.sql / %%sql tried to touch a file, ATTACH or write
      ├── RunFailed             raised by RunResult.raise_for_failures()
      ├── RunCancelled          a run stopped at a node boundary because it was asked to
      ├── ReportFailed          a report notebook failed (names the notebook and cell)
@@ -33,6 +34,7 @@ __all__ = [
     "ColumnNotFoundError",
     "WarehouseUsageError",
     "WarehouseBusyError",
+    "QueryRefused",
     "RunFailed",
     "RunCancelled",
     "ReportFailed",
@@ -90,6 +92,11 @@ class TableNotFoundError(WorkbenchError, KeyError):
 
 class WarehouseBusyError(WorkbenchError):
     """Another process kept the warehouse's write lock past the timeout."""
+
+
+class QueryRefused(WorkbenchError):
+    """A reader's SQL tried what readers may not: write or read a file, ATTACH a database,
+    change a setting or write the published snapshot. Attribute: ``reason``."""
 
 
 class RunFailed(WorkbenchError):

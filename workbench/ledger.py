@@ -4,7 +4,8 @@ This module is the only code that names the ``_workbench`` schema. It creates th
 writes it with named columns, and offers the reads the rest of the workbench needs, so a
 table's layout is known in one place and can grow a column without breaking a reader::
 
-    files           one row per landing file per load attempt (loaded or rejected)
+    files           one row per landing file per load attempt (loaded or rejected), and
+                    per retraction of a file removed from landing (retracted)
     sources         per source: data_version (bumped by each load that brought data),
                     built_version (the data_version dbt last built), last_loaded_at
     state           key/value facts of the project (e.g. the dbt project's fingerprint)
@@ -166,7 +167,8 @@ class SourceLoads:
 def record_files(con: duckdb.DuckDBPyConnection, source: str, files: Iterable[LandingFile],
                  *, run_id: str, loaded_at: datetime, rows: int | None, status: str,
                  message: str | None) -> None:
-    """One row per file: ``status`` is "loaded" or "rejected" (``message`` says why)."""
+    """One row per file: ``status`` is "loaded", "rejected" (``message`` says why) or
+    "retracted" (removed from landing, its ``rows`` deleted from the raw table)."""
     records = [[source, f.relative, f.size, f.mtime_ns, f.sha256, rows, loaded_at, status,
               message, run_id] for f in files]
     if records:
@@ -177,11 +179,14 @@ def record_files(con: duckdb.DuckDBPyConnection, source: str, files: Iterable[La
 
 
 def loaded_files(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, LoadedFile]:
-    """Path -> the file as last loaded successfully, for one source."""
+    """Path -> the file as last loaded successfully, for one source: every file whose rows
+    are in the raw table (a file retracted since, its rows deleted, is not)."""
     return {path: LoadedFile(size, mtime_ns, sha) for path, size, mtime_ns, sha in con.execute(
-        f"""select path, arg_max(size, loaded_at), arg_max(mtime_ns, loaded_at),
-                   arg_max(sha256, loaded_at)
-            from {FILES} where source = ? and status = 'loaded' group by path""",
+        f"""select path, arg_max(size, loaded_at) filter (where status = 'loaded'),
+                   arg_max(mtime_ns, loaded_at) filter (where status = 'loaded'),
+                   arg_max(sha256, loaded_at) filter (where status = 'loaded')
+            from {FILES} where source = ? and status in ('loaded', 'retracted')
+            group by path having arg_max(status, loaded_at) = 'loaded'""",
         [source]).fetchall()}
 
 

@@ -108,8 +108,7 @@ class Pipeline:
 
             def execute(work: Work) -> list[NodeResult]:
                 function = self._unit(work, scans, run_id, started_at, request.full_refresh)
-                if work.kind == "source" and not scans[work.names[0]].changed \
-                        and not scans[work.names[0]].touched:
+                if work.kind == "source" and not scans[work.names[0]].pending:
                     return function()       # nothing to load: not worth a task
                 try:
                     return executor.execute(work, function)
@@ -174,8 +173,9 @@ class Pipeline:
             scans = self.units.scan([graph.nodes[i].name for i in graph.order(plan.selected)
                                      if graph.nodes[i].kind == "source"],
                                     full_refresh=request.full_refresh)
-        new_data = {name: f"new data: {len(scan.changed)} new or changed file(s)"
-                    for name, scan in scans.items() if scan.changed}
+        new_data = {name: f"new data: {len(scan.changed)} new or changed, "
+                          f"{len(scan.removed)} removed file(s)"
+                    for name, scan in scans.items() if scan.changed or scan.removed}
         reasons = explain(graph, plan, new_data)
         return RunPlan(request.label, tuple(
             PlannedNode(graph.nodes[i].name, graph.nodes[i].kind, why is not None,

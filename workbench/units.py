@@ -46,7 +46,7 @@ class Units:
 
     def load(self, scan: loaders.SourceScan, *, run_id: str, loaded_at: datetime,
              full_refresh: bool = False) -> NodeResult:
-        if not (scan.changed or scan.touched):
+        if not scan.pending:
             return loaders.unchanged(self.config, scan)     # no connection needed
         with self.warehouse.connect() as con:
             return loaders.load_source(con, self.config, scan, run_id=run_id,

@@ -20,6 +20,13 @@ snapshot (opening one costs ~20 ms, more than a small query) and moves to the ne
 as soon as the link points elsewhere.
 
 The price is one file copy per run that changed data (measured in benchmarks/core.py).
+
+Readers read the warehouse and nothing else: their connection is opened with DuckDB's
+``enable_external_access = false`` and ``lock_configuration = true``, so SQL from a notebook,
+``%%sql``, the explorer or a report cannot write a file (``COPY ... TO``), read one
+(``read_csv('/etc/passwd')``), ``ATTACH`` another database (which would also hold it open for
+the whole process) or switch the setting back; ``query`` turns such a refusal into
+``QueryRefused``. Files are loaded through sources, and exported by actions, which write.
 """
 
 from __future__ import annotations
@@ -42,7 +49,8 @@ from filelock import FileLock, Timeout
 
 from . import ledger
 from .config import IDENTIFIER
-from .errors import ConfigError, TableNotFoundError, WarehouseBusyError, WarehouseUsageError
+from .errors import (ConfigError, QueryRefused, TableNotFoundError, WarehouseBusyError,
+                     WarehouseUsageError)
 
 if TYPE_CHECKING:
     import duckdb
@@ -52,6 +60,9 @@ log = logging.getLogger(__name__)
 _KEEP_SNAPSHOTS = 2
 _LAYER_ORDER = ("marts", "intermediate", "staging", "seeds", "raw")
 _SYSTEM_SCHEMAS = ("information_schema", "pg_catalog")
+# The reader connection's settings: no file system but the snapshot itself, no ATTACH, no
+# extension installs, and no SET that could undo this (see the module docstring).
+READER_CONFIG = {"enable_external_access": False, "lock_configuration": True}
 
 
 @dataclass(frozen=True)
@@ -150,8 +161,16 @@ class Warehouse:
 
     def query(self, sql: str, params: Sequence[object] | dict | None = None):
         """Run a query on the published snapshot and return a pandas DataFrame via Arrow."""
+        import duckdb
+
         with self.reading() as con:
-            arrow = con.sql(sql, params=params).to_arrow_table()
+            try:
+                arrow = con.sql(sql, params=params).to_arrow_table()
+            except (duckdb.PermissionException, duckdb.InvalidInputException) as error:
+                refused = _refusal(error)
+                if refused is None:
+                    raise
+                raise refused from None
         return arrow.to_pandas()
 
     def catalogue(self) -> list[TableInfo]:
@@ -204,7 +223,7 @@ class _Readers:
                     snapshot.connection.close()
                 import duckdb
 
-                connection = duckdb.connect(real, read_only=True)
+                connection = duckdb.connect(real, read_only=True, config=READER_CONFIG)
                 snapshot = _Snapshot(real, connection, _layers(connection))
                 self._open[published] = snapshot
             return snapshot
@@ -221,6 +240,25 @@ def _cursor(snapshot: _Snapshot) -> Iterator[duckdb.DuckDBPyConnection]:
         yield cursor
     finally:
         cursor.close()
+
+
+def _refusal(error: Exception) -> QueryRefused | None:
+    """``QueryRefused`` for what a reader may not do (touch a file, ATTACH, change a
+    setting, write the snapshot); None for any other error, which stays DuckDB's own."""
+    text = str(error)
+    if "file system operations are disabled" in text:
+        what = text.split("Cannot access", 1)[-1].split(" - ", 1)[0].strip()
+        reason = (f"it would access {what}: queries read only the warehouse (no COPY ... TO, "
+                  f"no read_csv/read_parquet of files, no ATTACH). Load files through a "
+                  f"source in workbench.toml; write them from an action")
+    elif "configuration has been locked" in text:
+        reason = "reader settings are locked: queries cannot change what they may access"
+    elif "read-only mode" in text:
+        reason = ("the published warehouse is read-only: change tables through dbt models, "
+                  "steps or sources, not wb.sql")
+    else:
+        return None
+    return QueryRefused(f"query refused: {reason}. ({text.splitlines()[0]})", reason=reason)
 
 
 def _layers(con: duckdb.DuckDBPyConnection) -> str:

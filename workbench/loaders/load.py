@@ -1,37 +1,36 @@
 """Load one source's new or changed files into ``raw.<source>``, all or nothing.
 
 Every row gets ``_loaded_at`` (UTC) and ``_source_file`` (path under the landing folder).
-In append mode a changed file replaces the rows it brought last time; in replace mode the
-table is rebuilt from all current files. Either way one transaction covers the source: if
-any file fails, the table and the load records stay exactly as they were, the failure is
-recorded in the ledger's files with status ``rejected``, and a SourceError names the file
-(and the line, when DuckDB reports one).
+In append mode a changed file replaces the rows it brought last time, and a file removed
+from landing has its rows retracted; in replace mode the table is rebuilt from all current
+files. Either way one transaction covers the source: if any file fails, the table and the
+load records stay exactly as they were, the failure is recorded in the ledger's files with
+status ``rejected``, and a SourceError names the file (and the line: ``messages``).
+A file that cannot be read at all (see ``scan``) fails its source the same way, before any
+reading.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import re
 import time
 from dataclasses import replace
 from datetime import datetime
-
 
 from .. import ledger
 from ..config import SourceConfig, WorkbenchConfig
 from ..errors import SourceError
 from ..results import NodeResult
 from ..warehouse import quote
+from .messages import columns_differ, read_failed
 from .read import LINEAGE_COLUMNS, column_types, reader_sql, select_columns
-from .scan import LandingFile, SourceScan
+from .scan import LandingFile, SourceScan, glob_folder
 from .sql import exact_path
 from .stage import discard_staged, staged_copy
 
 if TYPE_CHECKING:
     import duckdb
-
-_LINE = re.compile(r"\b[Ll]ine:?\s+(\d+)")
 
 
 def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: SourceScan,
@@ -41,7 +40,8 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
     started = time.perf_counter()
     _record(con, source, scan.touched, run_id, loaded_at, rows=None, status="loaded",
             message="unchanged content; metadata refreshed")
-    if not scan.changed:
+    _refuse_unreadable(con, config, scan, run_id, loaded_at)
+    if not scan.changed and not scan.removed:
         return replace(unchanged(config, scan), seconds=time.perf_counter() - started)
     rebuild = source.mode == "replace" or full_refresh
     files = _with_hashes(scan) if rebuild else scan.changed
@@ -51,8 +51,7 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
     con.begin()
     try:
         con.execute(f"create schema if not exists {quote(config.raw_schema)}")
-        if rebuild:
-            con.execute(f"drop table if exists {table}")
+        retracted = _retract(con, table, scan, config, rebuild=rebuild, keep=bool(files))
         types = column_types(con, config.raw_schema, source.name)
         counts = {}
         for current in files:
@@ -63,11 +62,15 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
         for file in files:
             _record(con, source, [file], run_id, loaded_at, rows=counts[file.relative],
                     status="loaded", message=None)
+        for file in scan.removed:
+            _record(con, source, [file], run_id, loaded_at, rows=retracted.get(file.relative),
+                    status="retracted", message="removed from landing: its rows retracted")
         ledger.source_loaded(con, source.name, loaded_at)
         con.commit()
     except Exception as exc:
         con.rollback()
-        error = _as_source_error(exc, source, current)
+        error = exc if isinstance(exc, SourceError) else read_failed(exc, source, current) \
+            if current else SourceError(f"source {source.name!r}: {exc}", source=source.name)
         _record(con, source, [current] if current else [], run_id, loaded_at, rows=None,
                 status="rejected", message=str(error))
         raise error from exc
@@ -75,11 +78,13 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
         con.execute(f"drop view if exists {view}")
         discard_staged(config, source.name, files)
     total = sum(counts.values())
+    gone = (f"; {len(scan.removed)} removed file(s) retracted"
+            + (f" ({sum(retracted.values()):,} rows)" if retracted else "")) if scan.removed else ""
     return NodeResult(source.name, "source", "success", time.perf_counter() - started,
                       rows=total, relation=_relation(config, source),
-                      metrics={"files": len(files)},
+                      metrics={"files": len(files), "retracted_files": len(scan.removed)},
                       message=f"{len(files)} file(s), {total:,} rows"
-                              + (" (table rebuilt)" if rebuild else ""))
+                              + (" (table rebuilt)" if rebuild else "") + gone)
 
 
 def unchanged(config: WorkbenchConfig, scan: SourceScan) -> NodeResult:
@@ -121,11 +126,7 @@ def _check_columns(source: SourceConfig, file: LandingFile, columns: list[str],
         detail = "; ".join(part for part in (
             f"missing {missing}" if missing else "",
             f"unexpected {unexpected}" if unexpected else "") if part)
-        raise SourceError(
-            f"{file.relative}: columns do not match {table}: {detail}. If the export format "
-            f"changed on purpose, set mode = 'replace' for [sources.{source.name}] (or run "
-            f"with full_refresh) so the table is rebuilt from all files.",
-            source=source.name, file=file.relative)
+        raise columns_differ(source, file, detail, table)
 
 
 def _with_hashes(scan: SourceScan) -> tuple[LandingFile, ...]:
@@ -142,20 +143,45 @@ def _record(con, source: SourceConfig, files, run_id: str, loaded_at: datetime, 
                         rows=rows, status=status, message=message)
 
 
-def _as_source_error(exc: Exception, source: SourceConfig,
-                     file: LandingFile | None) -> SourceError:
-    if isinstance(exc, SourceError):
-        return exc
-    where = file.relative if file else f"source {source.name!r}"
-    text = str(exc).strip()
-    line = _LINE.search(text)
-    first = text.splitlines()[0] if text else type(exc).__name__
-    return SourceError(
-        f"{where}: could not be read as {source.format}"
-        + (f" (line {line[1]})" if line else "") + f": {first}\n{text}\n"
-        f"Fix or remove the file; the warehouse was left as it was for source "
-        f"{source.name!r}.", source=source.name, file=file.relative if file else None,
-        row=int(line[1]) if line else None)
+def _refuse_unreadable(con, config: WorkbenchConfig, scan: SourceScan, run_id: str,
+                      loaded_at: datetime) -> None:
+    """Files that cannot be read at all fail the source before anything is read: each is
+    recorded as rejected with its reason, and the SourceError names them."""
+    source = scan.source
+    bad = [f for f in scan.changed if f.error]
+    if scan.removed and not scan.files and not glob_folder(config, source).is_dir():
+        raise SourceError(
+            f"source {source.name!r}: its folder {glob_folder(config, source)} is missing, "
+            f"though {len(scan.removed)} file(s) were loaded from it; nothing was retracted "
+            f"(a volume not mounted?). To empty the source on purpose, create the folder "
+            f"empty.", source=source.name, file=None)
+    if not bad:
+        return
+    for file in bad:
+        _record(con, source, [file], run_id, loaded_at, rows=None, status="rejected",
+                message=f"{file.relative}: {file.error}")
+    others = f" (and {len(bad) - 1} more: {', '.join(f.relative for f in bad[1:])})" \
+        if len(bad) > 1 else ""
+    raise SourceError(
+        f"{bad[0].relative}: {bad[0].error}{others}. Nothing of source {source.name!r} was "
+        f"loaded; the other sources carry on. Fix or remove the file.",
+        source=source.name, file=bad[0].relative)
+
+
+def _retract(con, table: str, scan: SourceScan, config: WorkbenchConfig, *, rebuild: bool,
+             keep: bool) -> dict[str, int]:
+    """Empty the table for a rebuild (drop it when files will recreate it), or delete the
+    rows of each file removed from landing; path -> rows retracted."""
+    exists = column_types(con, config.raw_schema, scan.source.name) is not None
+    if rebuild:
+        con.execute(f"drop table if exists {table}" if keep or not exists
+                    else f"delete from {table}")
+        return {}
+    if not exists:
+        return {}
+    return {file.relative: con.execute(f"delete from {table} where _source_file = ?",
+                                       [file.relative]).fetchone()[0]
+            for file in scan.removed}
 
 
 def _relation(config: WorkbenchConfig, source: SourceConfig) -> str:

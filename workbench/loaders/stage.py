@@ -89,11 +89,14 @@ def stage_source(config: WorkbenchConfig, name: str) -> Staged:
     import duckdb
 
     with FileLock(str(folder / ".lock")), duckdb.connect() as con:
-        wanted = {_path(config, source, f, types) for f in found.changed}
+        wanted = {_path(config, source, f, types) for f in found.changed if not f.error}
         for old in folder.glob("[!.]*.parquet"):
             if old not in wanted:           # an earlier version of a file, or loaded since
                 old.unlink(missing_ok=True)
         for file in found.changed:
+            if file.error:                  # unreadable: the load reports it
+                failed.append(file.relative)
+                continue
             target = _path(config, source, file, types)
             if not target.exists() and not _stage(con, config, source, file, types, target):
                 failed.append(file.relative)
