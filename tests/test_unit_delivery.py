@@ -58,9 +58,13 @@ class Refusing:
     ``down_after``, it becomes unavailable after that many messages."""
 
     channel = "test"
+    target = "test://refusing"
 
     def __init__(self, refuse: set[str] = frozenset(), down_after: int | None = None) -> None:
         self.refuse, self.down_after, self.sent, self.closed = refuse, down_after, [], False
+
+    def recover(self) -> None:
+        """Nothing is ever left half done in a list."""
 
     def send(self, message: Message) -> None:
         if self.down_after is not None and len(self.sent) >= self.down_after:
@@ -107,11 +111,26 @@ def test_outbox_publishes_the_complete_lines_a_crashed_run_left(tmp_path):
     (folder / ".outbox-crashed.jsonl.part").write_text(complete + '\n{"key": "2:tr')
 
     outbox = OutboxDelivery(folder, run_id="next")
+    outbox.recover()
     outbox.send(message(3))
     outbox.close()
     assert sorted(p.name for p in folder.iterdir()) == ["outbox-crashed.jsonl",
                                                         "outbox-next.jsonl"]
     assert (folder / "outbox-crashed.jsonl").read_text() == complete + "\n"
+
+
+def test_a_part_file_whose_writer_is_alive_is_never_recovered(tmp_path):
+    folder = tmp_path / "outbox"
+    writing = OutboxDelivery(folder, run_id="live")
+    writing.send(message(1))
+
+    OutboxDelivery(folder, run_id="other").recover()    # e.g. another process's freshness alert
+
+    assert outbox_lines(folder) == []                   # still the live writer's part file
+    writing.send(message(2))
+    writing.close()
+    assert [line["key"] for line in outbox_lines(folder)] == ["1:try_feature:2026-10",
+                                                              "2:try_feature:2026-10"]
 
 
 def test_make_delivery_names_the_unknown_channel(tmp_path):
@@ -145,6 +164,36 @@ def test_a_sent_key_is_recorded_once_and_a_refused_one_retried_until_sent(con, t
     assert rows["1:try_feature:2026-10"]["attempts"] == 1
     assert [line["key"] for line in outbox_lines(tmp_path / "outbox")] == [
         "2:try_feature:2026-10"]
+
+
+def test_keys_a_killed_run_wrote_are_settled_as_sent_and_the_others_sent_once(con, tmp_path):
+    # What a kill mid-chunk leaves: intents for 1..4 committed, the lines of 1 and 2 in the
+    # run's part file, 3's line cut in the middle, 4 never written.
+    folder = tmp_path / "outbox"
+    killed = OutboxDelivery(folder, run_id="killed")
+    messages = [message(n) for n in range(1, 5)]
+    open_ledger(con)
+    from workbench.delivery.ledger import _record_attempts, _transaction
+    with _transaction(con):
+        _record_attempts(con, messages, "outbox", "killed", killed.target)
+    killed.send(messages[0])
+    killed.send(messages[1])
+    killed._file.write(json.dumps({"key": messages[2].key})[:12])
+    killed._file.flush()
+    killed._file.close()              # the kernel's part of a kill: the lock goes
+
+    outcome = deliver(con, OutboxDelivery(folder, run_id="next"), messages, run_id="next")
+
+    assert (outcome.recovered, outcome.sent) == (2, 2)
+    keys = [line["key"] for line in outbox_lines(folder)]
+    assert sorted(keys) == [m.key for m in messages]           # each key in one line
+    assert sorted(p.name for p in folder.iterdir()) == ["outbox-killed.jsonl",
+                                                        "outbox-next.jsonl"]
+    assert (folder / "outbox-killed.jsonl").read_text().endswith("\n")   # torn line cut
+    assert set(statuses(con).values()) == {"sent"}
+    targets = dict(con.execute(f"select key, target from {LEDGER}").fetchall())
+    assert targets[messages[0].key] == str(folder / "outbox-killed.jsonl")
+    assert targets[messages[3].key] == str(folder / "outbox-next.jsonl")
 
 
 def test_an_unavailable_channel_stops_and_leaves_the_rest_to_the_next_run(con):

@@ -9,6 +9,8 @@ feature_key, feature_name, question_text, period), renders each row with the Jin
 (``workbench.delivery.ledger``, table ``_delivery.deliveries``) holds one row per key and is
 written as each delivery happens. A key whose row says ``sent`` is never sent again, whatever
 the channel; any other due key is sent (again) on every run while the mart still lists it.
+Across kills, outbox delivery is exactly once and SMTP sends at most one e-mail twice per
+kill (the ledger's docstring says how).
 The mart decides *who* should get a message (a question answered since drops out), the
 ledger remembers *what was sent*.
 
@@ -105,8 +107,9 @@ def personalized_messages(ctx: StepContext) -> StepReport:
                      "skipped": skipped, "duplicates": duplicates})
 
     done = deliver(ctx.con, delivery, due, run_id=ctx.run_id, log=ctx.log, name=ctx.name)
+    already_sent = len(already) + done.recovered     # recovered: a killed run's, settled now
     parts = [f"{done.sent} sent", f"{done.failed} failed (will retry)",
-             f"{len(already)} already sent"]
+             f"{already_sent} already sent"]
     if done.unavailable is not None:
         parts.append(f"{done.not_attempted} not attempted ({delivery.channel} unavailable: "
                      f"{done.unavailable})")
@@ -114,7 +117,7 @@ def personalized_messages(ctx: StepContext) -> StepReport:
         parts.append(f"{skipped} skipped (no user_id, campaign, period or email)")
     return StepReport(
         rows=done.sent, message=", ".join(parts) + f" via {delivery.channel}",
-        metrics={"sent": done.sent, "failed": done.failed, "already_sent": len(already),
+        metrics={"sent": done.sent, "failed": done.failed, "already_sent": already_sent,
                  "not_attempted": done.not_attempted, "skipped": skipped,
                  "duplicates": duplicates})
 

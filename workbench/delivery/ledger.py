@@ -5,16 +5,25 @@ created, written and read only here. ``deliver`` writes it as each delivery happ
 message at a time for SMTP, in chunks of ``CHUNK`` messages for the local outbox (one commit
 costs a few milliseconds of fsync: committing per message, 1,000 outbox messages took 7 s):
 
-* before a chunk is sent, its rows are upserted as ``failed`` with ``attempts + 1`` and the
-  error ``INTERRUPTED``, so a crash mid-chunk leaves rows that the next run retries;
+* before a chunk is sent, its rows are upserted as ``failed`` with ``attempts + 1``, the
+  error ``INTERRUPTED`` and the ``target`` the chunk goes to (the outbox file): a
+  write-ahead intent, committed before the first message leaves;
 * after the chunk, each row becomes ``sent`` (with ``sent_at``), or stays ``failed`` with the
   real error in ``last_error``.
 
-A key whose row says ``sent`` is never sent again, whatever the channel. The one window left
-is a crash between the channel accepting a chunk's messages and the ledger saying so: that
-e-mail (or those outbox lines, at most ``CHUNK``) is sent again next run (at least once,
-never silently lost); the outbox line and the e-mail's Message-ID carry the key so that a
-receiver can drop the duplicate.
+A key whose row says ``sent`` is never sent again, whatever the channel. A run killed between
+an intent and its outcome leaves rows "in doubt" (still ``INTERRUPTED``). Before sending
+anything, the next ``deliver`` settles them:
+
+* **outbox: exactly once.** Each outbox line carries its key, so the ledger reads the keys
+  the target file holds (complete lines only; a partial last line is cut off), records those
+  as sent and the others as not delivered (sent again if still due), and only then publishes
+  the file. A kill at any point, the settling included, leaves every key in exactly one
+  outbox line once a run completes.
+* **SMTP: at most one duplicate per kill.** An SMTP server cannot be asked what it received,
+  so the message in doubt is sent again (at least once, never silently lost). Messages go one
+  per intent, so only one message is ever in doubt: a kill makes at most one e-mail twice.
+  Its Message-ID is derived from the key, so a receiver can drop the duplicate.
 
 Upgrades: releases before this package kept the ledger as ``_workbench.deliveries``. The
 first ``open_ledger`` on such a warehouse copies its rows into the new table, in the same
@@ -34,12 +43,14 @@ import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
 from ..errors import ChannelUnavailable, DeliveryFailed
 from ..ledger import SCHEMA as METADATA_SCHEMA
 from ..results import utc_now
+from . import outbox
 from .message import Delivery, Message
 
 SCHEMA = "_delivery"
@@ -61,15 +72,19 @@ create table if not exists {LEDGER} (
     body varchar,
     first_attempt_at timestamp,   -- UTC
     sent_at timestamp,            -- UTC, null until sent
-    run_id varchar                -- the run of the last attempt
+    run_id varchar,               -- the run of the last attempt
+    target varchar                -- where the last attempt went: the outbox file, smtp://host
 );
 """
+# The columns releases before this package had (copied on upgrade); ``target`` came later
+# and is added to a ledger that lacks it (``open_ledger``).
 COLUMNS = ("key", "user_id", "email", "campaign", "period", "channel", "status", "attempts",
            "last_error", "subject", "body", "first_attempt_at", "sent_at", "run_id")
 # Where releases before this package kept the ledger (the core's metadata schema): read
 # only, to copy it once.
 OLD_LEDGER = (METADATA_SCHEMA, "deliveries")
 INTERRUPTED = "interrupted: the run stopped while delivering; the outcome is unknown"
+NOT_WRITTEN = "not delivered: the run stopped before writing it to {target}"
 
 _log = logging.getLogger(__name__)
 
@@ -82,6 +97,7 @@ class DeliveryOutcome:
     failed: int = 0               # tried and failed this run; recorded, retried next run
     not_attempted: int = 0        # left unsent because the channel became unavailable
     unavailable: ChannelUnavailable | None = None
+    recovered: int = 0            # in doubt after a kill, found delivered: not sent again
 
 
 def statuses(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -94,8 +110,13 @@ def statuses(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 
 def open_ledger(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the ledger if it is missing, with the old ledger's rows if there is one."""
+    """Create the ledger if it is missing, with the old ledger's rows if there is one; add
+    the ``target`` column to a ledger written before it existed."""
     if _exists(con, SCHEMA, "deliveries"):
+        if not con.execute("select count(*) from duckdb_columns() where database_name = "
+                           "current_database() and schema_name = ? and table_name = "
+                           "'deliveries' and column_name = 'target'", [SCHEMA]).fetchall()[0][0]:
+            con.execute(f"alter table {LEDGER} add column target varchar")
         return
     with _transaction(con):
         con.execute(LEDGER_SQL)
@@ -115,19 +136,26 @@ def deliver(con: duckdb.DuckDBPyConnection, delivery: Delivery, messages: Sequen
 
     A ``DeliveryFailed`` is recorded and the next message tried; a ``ChannelUnavailable``
     stops the run, and the messages left are recorded as not attempted. Call ``statuses``
-    first to leave out what was sent: this sends every message it is given.
+    first to leave out what was sent: this sends every message it is given, except those a
+    killed run is found to have delivered (settled first, see the module docstring).
     """
     open_ledger(con)
     sent = failed = not_attempted = 0
     unavailable: ChannelUnavailable | None = None
     try:
+        recovered = _settle(con)
+        delivery.recover()
+        if recovered:
+            log.info("%s: %d message(s) found delivered by a run that was stopped before it "
+                     "said so; not sent again", name, len(recovered))
+            messages = [m for m in messages if m.key not in recovered]
         # Local outbox: chunks, the ledger's commits dominate. SMTP: one message at a time,
         # the network dominates and a crash must re-send at most one e-mail.
         size = CHUNK if delivery.channel == "outbox" else 1
         for start in range(0, len(messages), size):
             chunk = messages[start:start + size]
             with _transaction(con):
-                _record_attempts(con, chunk, delivery.channel, run_id)
+                _record_attempts(con, chunk, delivery.channel, run_id, delivery.target)
             outcomes: list[tuple[Message, str | None]] = []
             for message in chunk:
                 try:
@@ -154,7 +182,31 @@ def deliver(con: duckdb.DuckDBPyConnection, delivery: Delivery, messages: Sequen
                 break
     finally:
         delivery.close()
-    return DeliveryOutcome(sent, failed, not_attempted, unavailable)
+    return DeliveryOutcome(sent, failed, not_attempted, unavailable, len(recovered))
+
+
+def _settle(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Settle the outbox keys a killed run left in doubt against the files they went to;
+    return those found written. The ledger commits before a file is published, so a kill
+    here leaves the same doubt for the next run to settle."""
+    in_doubt: dict[str, set[str]] = {}
+    for key, target in con.execute(
+            f"select key, target from {LEDGER} where status = 'failed' and last_error = ? "
+            f"and channel = 'outbox' and target is not null", [INTERRUPTED]).fetchall():
+        in_doubt.setdefault(target, set()).add(key)
+    if not in_doubt:
+        return set()
+    written: set[str] = set()
+    with _transaction(con):
+        for target, keys in in_doubt.items():
+            found = keys & outbox.written_keys(Path(target))
+            written |= found
+            for key in keys - found:
+                _record_failure(con, key, NOT_WRITTEN.format(target=target))
+        _record_sent(con, sorted(written))
+    for target in in_doubt:
+        outbox.publish(Path(target))
+    return written
 
 
 def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -175,7 +227,7 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def _record_attempts(con: duckdb.DuckDBPyConnection, messages: Sequence[Message],
-                     channel: str, run_id: str) -> None:
+                     channel: str, run_id: str, target: str) -> None:
     """Upsert the chunk's rows as failed/"interrupted" before sending, in one statement
     (a per-row upsert costs ~4 ms in DuckDB): if the process dies mid-send, the keys are
     retried next run rather than forgotten."""
@@ -192,15 +244,16 @@ def _record_attempts(con: duckdb.DuckDBPyConnection, messages: Sequence[Message]
             f"""
             insert into {LEDGER} (key, user_id, email, campaign, period, channel, status,
                                   attempts, last_error, subject, body, first_attempt_at,
-                                  sent_at, run_id)
+                                  sent_at, run_id, target)
             select key, user_id, email, campaign, period, ?, 'failed', 1, ?, subject, body,
-                   ?, null, ?
+                   ?, null, ?, ?
             from _delivery_attempts
             on conflict (key) do update set
                 email = excluded.email, channel = excluded.channel, status = 'failed',
                 attempts = attempts + 1, last_error = excluded.last_error,
-                subject = excluded.subject, body = excluded.body, run_id = excluded.run_id
-            """, [channel, INTERRUPTED, utc_now(), run_id])
+                subject = excluded.subject, body = excluded.body, run_id = excluded.run_id,
+                target = excluded.target
+            """, [channel, INTERRUPTED, utc_now(), run_id, target])
     finally:
         con.unregister("_delivery_attempts")
 

@@ -30,9 +30,19 @@ class Delivery(Protocol):
     ``send()`` raises ``DeliveryFailed`` when this message could not be delivered (try the
     next) or its child ``ChannelUnavailable`` when the channel itself is down or misconfigured
     (stop trying this run). Every other exception is a bug and propagates.
+
+    ``target`` names where the next message goes (the outbox's file, the SMTP server); the
+    ledger records it with its intent to send. ``recover()`` finishes what a killed run of
+    this channel left half done; the ledger calls it once, before the first send, after it
+    has settled the keys that run left in doubt.
     """
 
     channel: str
+
+    @property
+    def target(self) -> str: ...
+
+    def recover(self) -> None: ...
 
     def send(self, message: Message) -> None: ...
 

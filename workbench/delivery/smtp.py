@@ -12,6 +12,7 @@ import smtplib
 import ssl as _ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, parseaddr
 from typing import Any
@@ -87,8 +88,10 @@ def _flag(value: Any, default: bool) -> bool:
 class SmtpDelivery:
     """Send each message as a plain-text e-mail over one SMTP connection, opened lazily.
 
-    The Message-ID is derived from the message key, so if a crash ever makes the ledger send
-    a message twice, the receiving side can recognise the duplicate.
+    The Message-ID is derived from the message key, so if a kill ever makes the ledger send
+    a message twice (at most one per kill, see ``ledger``), the receiver can recognise it.
+    A message that cannot be made into an e-mail (a header with a line break, say) fails
+    alone, with its reason; the connection and the messages after it carry on.
     """
 
     channel = "smtp"
@@ -97,6 +100,14 @@ class SmtpDelivery:
         self.config = config
         self._smtp: smtplib.SMTP | None = None
         self._domain = parseaddr(config.sender)[1].rpartition("@")[2] or "workbench.local"
+
+    @property
+    def target(self) -> str:
+        return f"smtp://{self.config.host}:{self.config.port}"
+
+    def recover(self) -> None:
+        """Nothing to finish: an SMTP server cannot be asked what it received, so the one
+        message a killed run left in doubt is simply sent again."""
 
     def send(self, message: Message) -> None:
         email = self._email(message)
@@ -151,14 +162,25 @@ class SmtpDelivery:
         self._smtp = None
 
     def _email(self, message: Message) -> EmailMessage:
-        email = EmailMessage()
-        email["From"] = self.config.sender
-        email["To"] = formataddr((message.name or "", message.email))
-        email["Subject"] = message.subject
-        email["Date"] = formatdate(localtime=False)
+        """The e-mail of ``message``; ``DeliveryFailed`` naming the header that cannot be
+        written (the standard library refuses line breaks and malformed addresses)."""
         digest = hashlib.sha256(message.key.encode()).hexdigest()[:24]
-        email["Message-ID"] = f"<{digest}.{safe_name(message.campaign)}@{self._domain}>"
-        email["X-Workbench-Key"] = message.key
+        email = EmailMessage()
+        for header, value in (
+                ("From", lambda: self.config.sender),
+                ("To", lambda: formataddr((message.name or "", message.email))),
+                ("Subject", lambda: message.subject),
+                ("Date", lambda: formatdate(localtime=False)),
+                ("Message-ID",
+                 lambda: f"<{digest}.{safe_name(message.campaign)}@{self._domain}>"),
+                ("X-Workbench-Key", lambda: message.key)):
+            try:
+                email[header] = value()
+            except (ValueError, TypeError, UnicodeError, MessageError) as exc:
+                raise DeliveryFailed(
+                    f"cannot write the e-mail for {message.key}: its {header} header is "
+                    f"invalid ({type(exc).__name__}: {_short(exc)})", key=message.key,
+                    channel=self.channel) from exc
         email.set_content(message.body)
         return email
 
@@ -168,6 +190,9 @@ class SmtpDelivery:
             code, reason = next(iter(exc.recipients.values()))
             return DeliveryFailed(f"{message.email} refused: {code} {_text(reason)}",
                                   key=message.key, channel=self.channel)
+        if isinstance(exc, smtplib.SMTPNotSupportedError):     # e.g. an address needs SMTPUTF8
+            return DeliveryFailed(f"{message.email}: {exc}", key=message.key,
+                                  channel=self.channel)
         if isinstance(exc, smtplib.SMTPDataError):
             return DeliveryFailed(f"message refused: {exc.smtp_code} {_text(exc.smtp_error)}",
                                   key=message.key, channel=self.channel)
@@ -177,6 +202,11 @@ class SmtpDelivery:
         c = self.config
         return ChannelUnavailable(f"smtp {c.host}:{c.port}: {type(exc).__name__}: {exc}",
                                   key=message.key, channel=self.channel)
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _text(value: bytes | str) -> str:
