@@ -1,28 +1,31 @@
 """Service benchmark: from a file landing to its mart rebuilt and published, under ``serve``.
 
-    .venv/bin/python benchmarks/service.py                  # scale 0.1, 3 rounds
-    .venv/bin/python benchmarks/service.py --scale 1 --rounds 5
+    .venv/bin/python benchmarks/service.py                  # scale 0.1, 10 files, 3 slow
+    .venv/bin/python benchmarks/service.py --scale 1 --files 20 --rounds 5
 
 In a throwaway copy of the project (data from ``demo.generate``), with a Prefect server of its
 own on 127.0.0.1 (``service.LocalPrefectServer``, temporary home):
 
-(1) ``delay``: ``workbench serve`` runs; each round drops one new events file and times until
-    the published warehouse holds the service's build of ``sources: events`` (the events
-    marts rebuilt, tested and published). Median of the rounds;
+(1) ``delay``: ``workbench serve`` runs (warm: it loads and builds in its own process); one
+    events file after another lands (written as ``*.part``, renamed into place), each timed
+    from its rename until a reader of the published warehouse sees the service's build of
+    ``sources: events`` (the events marts rebuilt, tested and published). Median and p95
+    over ``--files`` files;
 (2) ``delay_beside_slow``: the same, while an invoices file is held in its reader for the
     whole round (a custom reader that sleeps): the slow source must not delay the events;
+    median of ``--rounds``;
 (3) ``cli``: the baseline, the serve process stopped: each round drops one new events file and
     times ``workbench run --source events`` as a fresh process (the same server, so no
-    temporary one): what a person would run by hand. Median of the rounds.
+    temporary one): what a person would run by hand. Median of ``--rounds``.
 
-Targets, as ratios within this run: ``delay_beside_slow / delay < 1.25`` (isolation) and
-``delay / cli < 2.5`` (the service pays two fresh processes, a load and a build, plus the
-watcher and the trigger; the CLI pays one). Writes ``benchmarks/results/service-<scale>.json``.
+Targets: median delay < 5 s, p95 < 10 s, and ``delay_beside_slow / delay < 1.25``
+(isolation); ``delay / cli`` is reported. Writes ``benchmarks/results/service-<scale>.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -39,7 +42,7 @@ import core  # noqa: E402  (benchmarks/core.py: stdlib only at module level)
 from core import REPO, RESULTS_DIR  # noqa: E402
 
 BIN = Path(sys.executable).parent
-SLOW_SECONDS = 45.0        # how long the invoices reader holds its file in (2)
+SLOW_SECONDS = 20.0        # how long the invoices reader holds its file in (2)
 SLOW_READER = f"""
 import time
 
@@ -49,16 +52,18 @@ def read(con, path, options, types=None):
     return con.read_csv(path, **({{"dtype": types}} if types else {{}}))
 """
 TARGETS = (
+    ("file to mart published, median < 5 s", "delay_s", lambda r: r["delay_s"] < 5),
+    ("file to mart published, p95 < 10 s", "delay_p95_s", lambda r: r["delay_p95_s"] < 10),
     ("slow source costs the others < 25%", "slow_over_plain",
      lambda r: r["slow_over_plain"] < 1.25),
-    ("file to mart < 2.5 x a CLI run", "delay_over_cli", lambda r: r["delay_over_cli"] < 2.5),
 )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=0.1)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--files", type=int, default=10, help="files landed for (1)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of (2) and (3)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary project")
     parser.add_argument("--idle-wait", type=float, default=300.0)
     args = parser.parse_args()
@@ -76,13 +81,14 @@ def main() -> None:
         'path = "invoices/*.csv"\nreader = "slow_reader.py:read"'))
     server = LocalPrefectServer(workdir / "server-home")
     env = {**os.environ, "PREFECT_API_URL": server.start()}
-    result: dict = {"scale": args.scale, "rounds": args.rounds,
+    result: dict = {"scale": args.scale, "files": args.files, "rounds": args.rounds,
                     "machine_busy_share_before": busy_before}
     try:
         _cli(root, env)                                    # the first, full build
-        service = _serve(root, env, workdir / "serve.log")
+        service, started = _serve(root, env, workdir / "serve.log")
+        result["serve_start_s"] = round(started, 2)
         try:
-            delays = [_round(root, n, slow=False) for n in range(args.rounds)]
+            delays = [_round(root, n, slow=False) for n in range(args.files)]
             beside = [_round(root, 100 + n, slow=True) for n in range(args.rounds)]
         finally:
             service.terminate()
@@ -98,7 +104,8 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     result.update({
-        "delay_s": round(statistics.median(delays), 2), "delays_s": _rounded(delays),
+        "delay_s": round(statistics.median(delays), 2),
+        "delay_p95_s": round(_p95(delays), 2), "delays_s": _rounded(delays),
         "delay_beside_slow_s": round(statistics.median(beside), 2),
         "delays_beside_slow_s": _rounded(beside),
         "cli_s": round(statistics.median(cli), 2), "cli_runs_s": _rounded(cli)})
@@ -108,7 +115,16 @@ def main() -> None:
     _report(result, RESULTS_DIR / f"service-{args.scale:g}.json")
 
 
-def _serve(root: Path, env: dict, log: Path) -> subprocess.Popen:
+def _p95(values: list[float]) -> float:
+    """The 95th percentile, interpolated between the closest ranks (the maximum of fewer
+    than 20 values is not taken as it is)."""
+    return statistics.quantiles(values, n=20, method="inclusive")[18]
+
+
+def _serve(root: Path, env: dict, log: Path) -> tuple[subprocess.Popen, float]:
+    """``workbench serve`` started, and the seconds until it said it watches (its start,
+    dbt's parse included)."""
+    started = time.perf_counter()
     with log.open("w") as out:
         process = subprocess.Popen([str(BIN / "workbench"), "--project", str(root), "serve"],
                                    env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -117,7 +133,7 @@ def _serve(root: Path, env: dict, log: Path) -> subprocess.Popen:
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"serve did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.2)
-    return process
+    return process, time.perf_counter() - started
 
 
 def _round(root: Path, n: int, *, slow: bool) -> float:
@@ -128,8 +144,7 @@ def _round(root: Path, n: int, *, slow: bool) -> float:
         first = sorted(invoices.glob("*.csv"))[0]
         (invoices / f"2027-{n:03d}-late-export.csv").write_text(
             first.read_text().replace("INV-", f"L{n}-"))
-    started = time.perf_counter()
-    _new_events(root, n)
+    started = _new_events(root, n)        # timed from the rename into place
     _wait(lambda: _service_builds(root, "events") > before, f"round {n}: events marts")
     delay = time.perf_counter() - started
     if slow:        # the held invoices finish before the next round, untimed
@@ -149,14 +164,21 @@ def _wait(check, what: str, timeout: float = 300) -> None:
 
 def _service_builds(root: Path, source: str) -> int:
     """The service's successful builds downstream of ``source``, as published."""
-    from workbench import Workbench
-
-    return int(Workbench(root).sql(
+    return int(_reader(root).sql(
         "select count(*) from _workbench.runs where trigger = 'service' "
         "and status = 'success' and selection = ?", [f"sources: {source}"]).iloc[0, 0])
 
 
-def _new_events(root: Path, n: int) -> None:
+@functools.cache
+def _reader(root: Path):
+    """One Workbench for the benchmark's reads: a reader of the published warehouse, light
+    enough to ask every 0.1 s without slowing the service down."""
+    from workbench import Workbench
+
+    return Workbench(root)
+
+
+def _new_events(root: Path, n: int) -> float:
     """A copy of the first events file with new ids, written under a temporary name and
     renamed, as an export job would."""
     import duckdb
@@ -170,6 +192,7 @@ def _new_events(root: Path, n: int) -> None:
         con.execute(f"copy (select * replace (event_id + {offset} as event_id) "
                     f"from read_parquet('{first}')) to '{partial}' (format parquet)")
     partial.rename(target)
+    return time.perf_counter()
 
 
 def _cli(root: Path, env: dict, *args: str) -> None:

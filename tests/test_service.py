@@ -22,8 +22,8 @@ from conftest import make_project
 from helpers import edit_config, post, read_invoices_with, write_events
 
 from workbench import Workbench
-from workbench.config import load_config
-from workbench.watch import LandingWatcher
+from workbench.executors import InlineExecutor
+from workbench.service import serve
 
 PYTHON = sys.executable
 DEADLINE = 600.0     # seconds from a file's arrival to its rebuilt marts (a busy machine)
@@ -143,34 +143,43 @@ def _print_timeline(flows: list[dict], since: float) -> None:
 
 
 def test_served_project_rebuilds_each_sources_marts_while_a_slow_source_loads(
-        tmp_path, prefect_server):
-    def slow_invoices_and_late_users(root: Path) -> None:
-        read_invoices_with(root, "slow_reader.py", SLOW_READER)
-        edit_config(root, (
-            'primary_key = "user_id"\nwarn_after = "2d"\nerror_after = "7d"',
-            'primary_key = "user_id"\nwarn_after = "1s"\nerror_after = "2s"'), (
-            "[steps.classify_messages]",
-            '[service]\nfreshness_every = "10s"\nnotify_to = "ops@example.com"\n\n'
-            "[steps.classify_messages]"))
-
-    root, env = _served_project(tmp_path, prefect_server, slow_invoices_and_late_users)
+        tmp_path, prefect_server, monkeypatch):
+    """``serve`` in a thread of this process, as ``wb.serve(stop=...)`` in a notebook: each
+    batch of arrivals is loaded and built in the warm process, as one flow run."""
+    root = make_project(tmp_path / "project")
+    read_invoices_with(root, "slow_reader.py", SLOW_READER)
+    edit_config(root, (
+        'primary_key = "user_id"\nwarn_after = "2d"\nerror_after = "7d"',
+        'primary_key = "user_id"\nwarn_after = "1s"\nerror_after = "2s"'), (
+        "[steps.classify_messages]",
+        '[service]\nfreshness_every = "10s"\nnotify_to = "ops@example.com"\n\n'
+        "[steps.classify_messages]"))
+    Workbench(root).run(executor=InlineExecutor()).raise_for_failures()
+    monkeypatch.setenv("WORKBENCH_TEST_RELEASE", str(tmp_path / "release"))
     user = int(_query(root, "select min(user_id) from user_engagement"))
     events_before = int(_query(root, "select sum(events) from user_engagement"))
     revenue_before = float(_query(root, "select sum(invoices) from revenue_by_month"))
 
-    log = tmp_path / "serve.log"
-    service = _start([PYTHON, "-c", "import sys; from workbench.service import serve; "
-                                    "serve(sys.argv[1])", str(root)], env, log)
+    stop, ready, failed = threading.Event(), threading.Event(), []
+
+    def serving() -> None:
+        try:
+            serve(root, api_url=prefect_server, stop=stop, ready=ready)
+        except BaseException as error:      # noqa: BLE001 - reported by the test
+            failed.append(error)
+            ready.set()
+    service = threading.Thread(target=serving, name="test-serve")
+    service.start()
     try:
-        _wait_for(lambda: "watching" in log.read_text() or service.poll() is not None,
-                  600, "serve did not start", log)
-        assert service.poll() is None, log.read_text()[-4000:]
+        assert ready.wait(600) and not failed, failed
         deployments = post(f"{prefect_server}/deployments/filter", {}).json()
         assert {d["name"] for d in deployments} == {f"{name}@project" for name in (
             "load-users", "load-events", "load-community_messages", "load-invoices",
             "build-downstream", "check-freshness", "answer-stale")}
         assert json.loads((root / ".workbench" / "service.json").read_text())[
             "api_url"] == prefect_server
+        # Served on a built project: nothing was announced, so nothing loads.
+        assert not [f for f in _flow_runs(prefect_server) if f["name"].startswith("load")]
 
         # Finance's export first, held by its reader: the marts of the others must not wait.
         invoices = root / "data" / "landing" / "invoices"
@@ -178,29 +187,28 @@ def test_served_project_rebuilds_each_sources_marts_while_a_slow_source_loads(
         (invoices / "2026-11-late-export.csv").write_text(late)
         arrived, arrived_at = time.monotonic(), time.time()
         _drop_new_month(root, user)
+        write_events(root, "2026-11-b.parquet",      # beside the first: one load for both
+                     [(71_000_000 + i, user, "sql_cells") for i in range(3)])
 
         try:
-            _wait_for(_marts_show_new_month(root, events_before), DEADLINE,
-                      "marts not rebuilt from the new files", log)
+            _wait_for(_marts_show_new_month(root, events_before + 3), DEADLINE,
+                      "marts not rebuilt from the new files")
         finally:
             _print_timeline(_flow_runs(prefect_server), arrived_at)
-        seconds = time.monotonic() - arrived
-        print(f"files to rebuilt marts: {seconds:.1f}s")
-        flows = _flow_runs(prefect_server)
-        states = {f["name"]: f["state_type"] for f in flows}
-        assert states.get("load invoices") == "RUNNING", states     # still loading
+        print(f"files to rebuilt marts: {time.monotonic() - arrived:.1f}s")
+        states = {f["name"]: f["state_type"] for f in _flow_runs(prefect_server)}
+        assert states.get("load and build invoices") == "RUNNING", states  # still reading
         assert float(_query(root, "select sum(invoices) from revenue_by_month")) \
             == revenue_before
 
         (tmp_path / "release").touch()
         _wait_for(lambda: float(_query(root, "select sum(invoices) from revenue_by_month"))
-                  > revenue_before, DEADLINE, "invoices' mart not rebuilt once released", log)
+                  > revenue_before, DEADLINE, "invoices' mart not rebuilt once released")
 
         runs = Workbench(root).sql("select selection, status from _workbench.runs "
                                    "where trigger = 'service' order by started_at")
-        selections = list(runs["selection"])
-        for source in ("events", "community_messages", "invoices"):
-            assert f"source:{source}" in selections and f"sources: {source}" in selections
+        assert sorted(runs["selection"]) == [       # one load-and-build per source
+            "sources: community_messages", "sources: events", "sources: invoices"]
         assert set(runs["status"]) == {"success"}, runs
 
         # users went past its 2-second SLA: the scheduled check announced it, the automation
@@ -211,23 +219,26 @@ def test_served_project_rebuilds_each_sources_marts_while_a_slow_source_loads(
             lines = [json.loads(line) for f in sorted(outbox.glob("*.jsonl"))
                      for line in f.read_text().splitlines()]
             return [m for m in lines if m["campaign"] == "stale-source"]
-        _wait_for(alerts, 60, "no stale alert in the outbox", log)
+        _wait_for(alerts, 120, "no stale alert in the outbox")
         assert [(a["email"], a["subject"].split(":")[0]) for a in alerts()] == [
             ("ops@example.com", "[workbench] source users is stale")]
-        expected = {"load events", "load community_messages", "load invoices",
-                    "build downstream of events", "build downstream of community_messages",
-                    "build downstream of invoices", "check freshness", "answer stale users",
+        expected = {"load and build events", "load and build community_messages",
+                    "load and build invoices", "check freshness", "answer stale users",
                     "load users"}
-        names = _wait_completed(prefect_server, expected, log)
+        _wait_completed(prefect_server, expected, None)
         flows = _flow_runs(prefect_server)
         _print_timeline(flows, arrived_at)
-        assert "build downstream of users" not in names      # the reload found nothing new
+        events_runs = [f for f in flows if f["name"] == "load and build events"]
+        assert [sorted(f["parameters"]["files"]) for f in events_runs] == [
+            ["events/2026-11-b.parquet", "events/2026-11.parquet"]]
+        assert not [f for f in flows if f["name"].startswith("build downstream")]
         assert not [f for f in flows if f["state_type"] in ("FAILED", "CRASHED")]
         assert "users" in Workbench(root).freshness().late()
     finally:
         (tmp_path / "release").touch()
-        _stop(service, signal.SIGINT)
-    assert service.returncode == 0, log.read_text()[-4000:]
+        stop.set()
+        service.join(120)
+    assert not service.is_alive() and not failed, failed
     assert not (root / ".workbench" / "service.json").exists()
 
 
@@ -276,47 +287,3 @@ def test_two_workers_on_a_process_pool_run_the_same_deployments(tmp_path, prefec
         for process in reversed(processes):
             _stop(process, signal.SIGINT)
     assert processes[0].returncode == 0, serve_log.read_text()[-4000:]
-
-
-def test_watcher_reports_each_complete_file_once(tmp_path):
-    root = make_project(tmp_path / "project", data=False)
-    landing = root / "data" / "landing"
-    for name in ("events", "users"):
-        (landing / name).mkdir(parents=True)
-    arrivals = []
-    watcher = LandingWatcher(load_config(root), arrivals.append, interval=0.05,
-                             known={("users", "users/old.csv"): (3, 0)})
-    old = landing / "users" / "old.csv"
-    old.write_text("a\n1")
-    os.utime(old, ns=(0, 0))
-    (landing / "events" / ".hidden.parquet").write_bytes(b"x")
-    (landing / "events" / "2026-11.parquet.part").write_bytes(b"x")
-    growing = landing / "events" / "2026-11.parquet"
-    growing.write_bytes(b"x")
-
-    watcher.poll()
-    growing.write_bytes(b"xx")          # still being written
-    watcher.poll()
-    watcher.poll()
-    assert arrivals == []               # not yet unchanged for two polls
-    watcher.poll()
-    assert [(a.source, a.relative, a.size) for a in arrivals] == [
-        ("events", "events/2026-11.parquet", 2)]
-    for _ in range(3):
-        watcher.poll()
-    assert len(arrivals) == 1           # once per (path, size, mtime)
-
-    growing.write_bytes(b"xxx")         # changed later: reported again
-    for _ in range(3):
-        watcher.poll()
-    assert [a.size for a in arrivals] == [2, 3]
-
-    stop = threading.Event()
-    thread = threading.Thread(target=watcher.run, args=(stop,))
-    thread.start()
-    (landing / "users" / "new.csv").write_text("a\n1\n")
-    _wait_for(lambda: len(arrivals) == 3, 10, "threaded watcher missed a file")
-    stop.set()
-    thread.join(5)
-    assert not thread.is_alive()
-    assert arrivals[-1].relative == "users/new.csv"

@@ -34,8 +34,13 @@ def project_tag(config: WorkbenchConfig) -> str:
     return f"workbench-project:{config.project}"
 
 
-def deployments(config: WorkbenchConfig) -> list:
-    """The deployments the service registers, with their event triggers."""
+def deployments(config: WorkbenchConfig, *, triggered: bool = True) -> list:
+    """The deployments the service registers, with their event triggers.
+
+    ``triggered=False``: the load and build-downstream deployments carry no triggers (they
+    stay for manual runs from the UI), because the serve process runs each batch of
+    arrivals itself (``warm.py``); with them, their automations would run every arrival a
+    second time, in fresh processes."""
     from prefect.client.schemas.objects import ConcurrencyLimitConfig
     from prefect.events import DeploymentEventTrigger
     from prefect.types.entrypoint import EntrypointType
@@ -54,14 +59,15 @@ def deployments(config: WorkbenchConfig) -> list:
             triggers=[DeploymentEventTrigger(
                 name=f"workbench: {source.name} file arrived", expect={FILE_ARRIVED},
                 match={"prefect.resource.id": resource_id(source.name), **ours},
-                parameters={"root": root, "source": source.name})],
+                parameters={"root": root, "source": source.name})] if triggered else [],
             description=f"Load new files of source {source.name} into the warehouse.",
             **common))
     declared.append(flows.build_downstream.to_deployment(
         name=deployment_name(config, BUILD_DEPLOYMENT), parameters={"root": root},
         triggers=[DeploymentEventTrigger(
             name="workbench: source loaded", expect={SOURCE_LOADED},
-            match={"prefect.resource.id": resource_id("*"), **ours}, parameters=from_event)],
+            match={"prefect.resource.id": resource_id("*"), **ours},
+            parameters=from_event)] if triggered else [],
         description="Build what is downstream of a source that just loaded new data.",
         **common))
     declared.append(flows.check_freshness.to_deployment(

@@ -11,22 +11,66 @@ from __future__ import annotations
 
 import logging
 
-from prefect import flow
+from prefect import flow, task
 from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
 from ..api import Workbench
 from ..config import RUN_ANSWER
 from ..errors import ServiceError
+from ..flows import PrefectExecutor
 from ..freshness import newly_stale, notify_stale, remember
 from ..loaders import stage_source
+from . import warm
 from .events import SOURCE_LOADED, SOURCE_STALE, emit, source_of
 
 log = logging.getLogger(__name__)
 
+ARRIVAL_FLOW = "workbench-arrival"
 LOAD_FLOW = "workbench-load"
 BUILD_FLOW = "workbench-build-downstream"
 FRESHNESS_FLOW = "workbench-freshness"
 ANSWER_FLOW = "workbench-answer-stale"
+
+
+class _InThisFlow(PrefectExecutor):
+    """The run's units as tasks of the flow run already under way (no flow of its own)."""
+
+    def warm_up(self) -> None:
+        pass
+
+    def run(self, label, body):
+        return body()
+
+
+@task(name="workbench-stage", task_run_name="stage {source}", cache_policy=NO_CACHE)
+def _stage(root: str, source: str) -> dict:
+    staged = stage_source(warm.project(root).workbench.config, source)
+    return {"staged": list(staged.files), "left_to_the_load": list(staged.failed),
+            "seconds": round(staged.seconds, 3)}
+
+
+@flow(name=ARRIVAL_FLOW, flow_run_name="load and build {source}", log_prints=False)
+def load_and_build(root: str, source: str, files: list[str]) -> dict:
+    """A batch of ``files`` landed for ``source``: load it and build what is downstream, in
+    the warm ``workbench serve`` process (``warm.py``), as one flow run.
+
+    The files are staged first, outside the write lock; then one run loads and builds
+    (``Workbench.run(sources=[source])``: one lock, one publish), its units tasks of this
+    flow run. ``workbench.source.loaded`` is emitted when the load brought rows."""
+    project = warm.project(root)
+    staged = _stage(root, source)
+    with project.run_lock:
+        result = project.workbench.run(sources=[source], trigger="service",
+                                       executor=_InThisFlow())
+    node = result.node(source)
+    if node.status == "success":
+        emit(SOURCE_LOADED, project.workbench.config, source,
+             {"rows": node.rows, "files": (node.metrics or {}).get("files"),
+              "run_id": result.run_id})
+    result.raise_for_failures()
+    return {"source": source, "files": files, "run_id": result.run_id,
+            "rows": node.rows, "summary": result.summary(), **staged}
 
 
 @flow(name=LOAD_FLOW, flow_run_name="load {source}", log_prints=False)

@@ -1,8 +1,12 @@
 """The serve loop: a Prefect server, the deployments served (or put on a work pool), the
-landing watcher emitting ``workbench.file.arrived``, and the service record, until stopped.
+landing watcher, arrivals merged per source, and the service record, until stopped.
 
-Runs still take the warehouse's write lock, so they never interleave; staging keeps a slow
-source's share of it to the quick insert of files it has already read.
+Each batch of a source's arrivals (``batches.py``) is announced as one
+``workbench.file.arrived`` event; then either this process loads it and builds downstream
+in the warm project (``warm.py``), or, with a work pool, the event's automation starts the
+load deployment on a worker. Runs still take the warehouse's write lock, so they never
+interleave; staging keeps a slow source's share of it to the quick insert of files it has
+already read.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from ..config import WorkbenchConfig, load_config
 from ..errors import ConfigError, ServiceError
 from ..watch import Arrival, LandingWatcher
 from . import record, shared
+from .batches import ArrivalBatches
 from .events import FILE_ARRIVED, emit
+from .warm import WarmProject, register, unregister
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +35,8 @@ log = logging.getLogger(__name__)
 def serve(root: Path | str | None = None, *, api_url: str | None = None,
           pool: str | None = None, stop: threading.Event | None = None,
           poll_seconds: float = 1.0, watch_interval: float = 0.5,
-          ready: threading.Event | None = None) -> None:
+          ready: threading.Event | None = None, debounce: float | None = None,
+          events: bool = True) -> None:
     """Serve the project's deployments and watch its landing folder until ``stop`` is set,
     Ctrl-C or SIGTERM.
 
@@ -41,8 +48,13 @@ def serve(root: Path | str | None = None, *, api_url: str | None = None,
             processes (on this machine or others) to run, instead of running them here.
         stop: set it (from another thread) to shut down cleanly.
         poll_seconds: how often the runner asks the server for runs to start.
-        watch_interval: how often the landing folder is listed.
-        ready: set once deployments are registered and the watcher is running.
+        watch_interval: how often the landing folder is listed while a file is being
+            written, or always when there are no file-system events.
+        ready: set once deployments are registered, dbt is parsed and the watcher runs.
+        debounce: seconds a source's arrivals are merged over (default
+            ``[service] debounce``).
+        events: notice files through file-system events (False: poll only, e.g. on a
+            network mount whose events are unreliable).
 
     Raises:
         ConfigError: ``workbench serve`` already runs for this project.
@@ -68,9 +80,13 @@ def serve(root: Path | str | None = None, *, api_url: str | None = None,
 
             print(f"workbench serve: {config.root} on Prefect {api_url}"
                   + (f" (UI {api_url.removesuffix('/api')})" if local else ""), flush=True)
-            declared = deployments(config)     # sync: to_deployment is async in a loop
+            # sync: to_deployment is async in a loop
+            declared = deployments(config, triggered=bool(pool))
+            watching = {"interval": watch_interval, "events": events,
+                        "debounce": config.service.debounce.total_seconds()
+                        if debounce is None else debounce}
             asyncio.run(_serve(config, declared, api_url, pool, stop, poll_seconds,
-                               watch_interval, ready))
+                               watching, ready))
     except KeyboardInterrupt:
         pass
     finally:
@@ -96,11 +112,14 @@ def _prefect_api(api_url: str) -> Iterator[None]:
 
 
 async def _serve(config: WorkbenchConfig, declared: list, api_url: str, pool: str | None,
-                 stop: threading.Event, poll_seconds: float, watch_interval: float,
+                 stop: threading.Event, poll_seconds: float, watching: dict,
                  ready: threading.Event | None) -> None:
     from prefect.runner import Runner
 
-    runner = None
+    runner, warm = None, None
+    if not pool:    # dbt parses while the deployments register
+        warm = register(WarmProject(config, api_url))
+        warming = asyncio.create_task(asyncio.to_thread(warm.warm_up))
     if pool:
         await _register_on_pool(declared, pool)
     else:
@@ -109,8 +128,24 @@ async def _serve(config: WorkbenchConfig, declared: list, api_url: str, pool: st
         for deployment in declared:
             await runner.aadd_deployment(deployment)
 
-    watcher = LandingWatcher(config, _announcer(config, api_url), interval=watch_interval,
-                             known=_loaded_files(config))
+    if warm is not None:
+        print(f"workbench serve: dbt parsed in {await warming:.1f}s; arrivals load and "
+              f"build here", flush=True)
+    announce = _announcer(config, api_url)
+
+    def handle(source: str, arrivals: list[Arrival]) -> None:
+        if warm is None:        # the event is the trigger: its failure is the batch's
+            announce(source, arrivals)
+            return
+        try:                    # the event is for the UI only: the load runs regardless
+            announce(source, arrivals)
+        except ServiceError as error:
+            log.warning("%s", error)
+        warm.handle(source, arrivals)
+
+    batches = ArrivalBatches(handle, debounce=watching["debounce"])
+    watcher = LandingWatcher(config, batches.add, interval=watching["interval"],
+                             events=watching["events"], known=loaded_files(config))
     loop = asyncio.get_running_loop()
     signals = []
     if threading.current_thread() is threading.main_thread():
@@ -125,13 +160,17 @@ async def _serve(config: WorkbenchConfig, declared: list, api_url: str, pool: st
         ready.set()
     print(f"workbench serve: {len(declared)} deployments "
           + (f"on work pool {pool!r} (start workers with `prefect worker start --pool "
-             f"{pool}`)" if pool else "served here") + f", watching {config.landing}",
-          flush=True)
+             f"{pool}`)" if pool else "served here") + f", watching {config.landing} "
+          + ("(file-system events)" if watcher.using_events
+             else f"(polling every {watcher.interval:g}s)"), flush=True)
     try:
         while not stop.is_set() and not (runner_task and runner_task.done()):
             await asyncio.sleep(0.2)
     finally:
         watcher.stop()
+        await asyncio.to_thread(batches.stop)   # a batch under way finishes its flow run
+        if warm is not None:
+            unregister(warm)
         if runner_task is not None:
             await _stop_runner(runner, runner_task)
         for number in signals:
@@ -171,24 +210,29 @@ async def _register_on_pool(declared: list, pool: str) -> None:
         await deployment.apply(work_pool_name=pool)
 
 
-def _announcer(config: WorkbenchConfig, api_url: str) -> Callable[[Arrival], None]:
-    """``on_arrival`` for the watcher: emit ``workbench.file.arrived`` to this server. It
-    runs in the watcher's thread, which does not see this thread's settings context."""
+def _announcer(config: WorkbenchConfig, api_url: str
+               ) -> Callable[[str, list[Arrival]], None]:
+    """Emit one ``workbench.file.arrived`` to this server for a batch of a source's files
+    (with a work pool, its automation starts the load). It runs in the source's thread,
+    which does not see the serve thread's settings context."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    def announce(arrival: Arrival) -> None:
+    def announce(source: str, arrivals: list[Arrival]) -> None:
+        files = [{"path": a.relative, "size": a.size} for a in arrivals]
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
-            accepted = emit(FILE_ARRIVED, config, arrival.source,
-                            {"path": arrival.relative, "size": arrival.size})
-        if not accepted:        # the watcher reports the file again on a later poll
+            accepted = emit(FILE_ARRIVED, config, source, {
+                "path": files[0]["path"], "size": files[0]["size"], "files": files})
+        if not accepted:
             raise ServiceError(f"Prefect at {api_url} did not accept event {FILE_ARRIVED} "
-                               f"for {arrival.relative}", event=FILE_ARRIVED)
-        log.info("file arrived: %s (%s bytes)", arrival.relative, arrival.size)
+                               f"for {', '.join(f['path'] for f in files)}",
+                               event=FILE_ARRIVED)
+        log.info("file(s) arrived: %s", ", ".join(f"{f['path']} ({f['size']} bytes)"
+                                                  for f in files))
 
     return announce
 
 
-def _loaded_files(config: WorkbenchConfig) -> dict[tuple[str, str], tuple[int, int]]:
+def loaded_files(config: WorkbenchConfig) -> dict[tuple[str, str], tuple[int, int]]:
     """What the published warehouse has seen (``ledger.files_seen``): files the watcher need
     not announce again."""
     if not config.published.exists():
