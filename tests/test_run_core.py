@@ -13,7 +13,7 @@ import pytest
 from helpers import write_events
 
 from workbench import CancelToken, InlineExecutor, RunCancelled, Workbench
-from workbench.progress import NodeFinished, NodeUpToDate, RunPlanned, WorkStarted
+from workbench.progress import NodeFinished, NodeUpToDate, RunPhase, RunPlanned, WorkStarted
 
 HEAVY = ("prefect", "dbt", "IPython", "sklearn")
 
@@ -56,7 +56,10 @@ def test_a_run_tells_its_listeners_what_it_planned_started_and_finished(project)
 
     assert result.ok, result
     planned = [e for e in events if isinstance(e, RunPlanned)]
-    assert len(planned) == 1 and isinstance(events[0], RunPlanned)
+    phases = [e.what for e in events if isinstance(e, RunPhase)]
+    assert "reading the dbt project" in phases                      # said while nothing ran
+    work = [e for e in events if not isinstance(e, RunPhase)]
+    assert len(planned) == 1 and isinstance(work[0], RunPlanned)
     graph, selected = planned[0].graph, planned[0].selected
     assert {graph.nodes[i].name for i in selected} >= {"events", "stg_events",
                                                        "user_engagement"}
@@ -83,8 +86,8 @@ def test_two_runs_in_one_process_keep_their_progress_apart(project):
 
 
 @pytest.mark.parametrize("executor", ["inline", "prefect"])
-def test_cancel_starts_no_new_work_records_nothing_and_the_next_run_catches_up(project,
-                                                                               executor):
+def test_cancel_starts_no_new_work_is_recorded_as_cancelled_and_the_next_run_catches_up(
+        project, executor):
     wb = Workbench(project)
     cancel = CancelToken()
 
@@ -100,7 +103,8 @@ def test_cancel_starts_no_new_work_records_nothing_and_the_next_run_catches_up(p
     ran = {r.name: r.kind for r in raised.value.results}
     assert "source" in ran.values()
     assert "user_engagement" not in ran and not {"step", "action"} & set(ran.values())
-    assert not wb.config.published.exists()          # nothing published
+    cancelled = wb.history().runs.iloc[0]             # in history, with what it did
+    assert cancelled["status"] == "cancelled" and "success" in cancelled["summary"]
     result = wb.run(**options)
     assert result.ok, result
     assert len(wb.table("user_engagement")) > 0

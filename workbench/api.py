@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +46,10 @@ class Workbench:
     def __init__(self, root: str | Path | None = None) -> None:
         self.config: WorkbenchConfig = load_config(root)
         environment.prepare(self.config.state_dir)
+        if "ipykernel" in sys.modules:      # in a notebook: our errors as their message
+            from .display.tracebacks import short_tracebacks
+
+            short_tracebacks()
         self.warehouse = Warehouse(self.config.warehouse, self.config.published,
                                    lock_timeout=self.config.lock_timeout)
         self._pipeline: Pipeline | None = None
@@ -78,7 +83,8 @@ class Workbench:
         if on_node is None and not listeners:
             from .display.progress import notebook_progress
 
-            on_node, on_done = notebook_progress() or (None, None)
+            live, on_done = notebook_progress() or (None, None)
+            listeners += [live] if live else []
         if on_node is not None:
             listeners.append(on_each_node(on_node))
         if executor is None:

@@ -249,10 +249,12 @@ def serve(ctx: click.Context, pool: str | None) -> None:
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the HTML goes (default: reports/ in the project).")
 @click.option("--timeout", default=600, show_default=True, help="Seconds per cell.")
+@click.option("--no-input", is_flag=True,
+              help="Hide every code cell in the HTML (cells tagged hide-input always are).")
 @click.pass_context
 @_errors_to_exit_codes
 def report(ctx: click.Context, notebook: Path, parameters: tuple[tuple[str, str], ...],
-           output_dir: Path | None, timeout: int) -> None:
+           output_dir: Path | None, timeout: int, no_input: bool) -> None:
     """Execute NOTEBOOK headless with a fresh kernel and write it as HTML."""
     import logging
 
@@ -265,7 +267,7 @@ def report(ctx: click.Context, notebook: Path, parameters: tuple[tuple[str, str]
     root = find_root(ctx.obj or notebook.resolve().parent)
     try:
         result = run_report(notebook, root=root, parameters=parse_parameters(list(parameters)),
-                            output_dir=output_dir, timeout=timeout)
+                            output_dir=output_dir, timeout=timeout, no_input=no_input)
     except ReportFailed as error:
         _fail(error, EXIT_FAILED)
     click.echo(repr(result))

@@ -22,9 +22,10 @@ from . import ledger
 from .config import WorkbenchConfig
 from .errors import RunCancelled, SourceError
 from .executors import Executor, InlineExecutor
+from .failing_rows import with_failing_rows
 from .freshness import FreshnessReport, assess
 from .graph import Graph
-from .progress import Broadcast, CancelToken, Listener, RunPlanned, Work
+from .progress import Broadcast, CancelToken, Listener, RunPhase, RunPlanned, Work
 from .results import NodeResult, RunResult, utc_now
 from .run_plan import PlannedNode, RunPlan
 from .scheduler import Plan, Scheduler, explain
@@ -90,15 +91,19 @@ class Pipeline:
         """
         executor = executor or InlineExecutor()
         cancel = cancel or CancelToken()
+        emit = Broadcast(listeners)
         executor.warm_up()      # a Prefect server may start meanwhile...
+        emit(RunPhase("reading the dbt project"))
         self.graph()            # ...while dbt imports and parses
-        return executor.run(request.label, lambda: self._run(
-            request, executor, Broadcast(listeners), cancel))
+        emit(RunPhase("starting the run"))
+        return executor.run(request.label, lambda: self._run(request, executor, emit, cancel))
 
     def _run(self, request: RunRequest, executor: Executor, emit: Broadcast,
              cancel: CancelToken) -> RunResult:
         run_id, started_at = new_run_id(), utc_now()
+        emit(RunPhase("waiting for the warehouse's write lock"))
         with self.warehouse.writing():
+            emit(RunPhase("planning: what changed"))
             plan, notes = self.plan(request)
             graph = self.graph()
             emit(RunPlanned(graph, plan.selected))
@@ -120,10 +125,11 @@ class Pipeline:
             nodes = scheduler.run()
             outcomes = scheduler.outcomes
             if cancel.cancelled and scheduler.not_started:
+                self.record_cancelled(run_id, started_at, outcomes, request, cancel.reason)
                 raise RunCancelled(
                     f"run cancelled ({cancel.reason}): {len(nodes)} node(s) finished, "
-                    f"{len(scheduler.not_started)} never started; nothing was recorded or "
-                    f"published, and the next run builds what this one loaded",
+                    f"{len(scheduler.not_started)} never started; recorded in history as "
+                    f"cancelled, and the next run builds what this one loaded",
                     results=nodes)
             return self.finish(run_id=run_id, started_at=started_at, outcomes=outcomes,
                                plan=plan, request=request, notes=notes)
@@ -182,6 +188,21 @@ class Pipeline:
                         why or "up to date") for i, why in reasons.items()), tuple(notes))
 
     # -- after the work ------------------------------------------------------------------------
+    def record_cancelled(self, run_id: str, started_at: datetime,
+                         outcomes: dict[str, NodeResult], request: RunRequest,
+                         reason: str) -> None:
+        """A cancelled run that did some work goes to history (``wb.history()``) with what
+        it did, and what it finished is published; nothing is marked built, so the next
+        run builds what this one loaded."""
+        nodes = tuple(outcomes.values())
+        if all(n.kind == "source" and n.status == "skipped" for n in nodes):
+            return
+        result = RunResult(run_id, started_at, utc_now(), nodes, request.trigger,
+                           request.label, (f"cancelled: {reason}",), cancelled=True)
+        with self.warehouse.connect() as con:
+            ledger.record_run(con, result)
+        self.warehouse.publish()
+
     def finish(self, *, run_id: str, started_at: datetime, outcomes: dict[str, NodeResult],
                plan: Plan, request: RunRequest, notes: Sequence[str] = ()) -> RunResult:
         """Record what is now built, mark what came from late sources, record, publish.
@@ -194,13 +215,13 @@ class Pipeline:
         with self.warehouse.connect() as con:
             self._mark_built(con, graph, plan, outcomes)
             freshness = assess(self.config, ledger.last_loads(con), utc_now())
-            nodes = _mark_stale(graph, nodes, freshness)
+            nodes = with_failing_rows(con, _mark_stale(graph, nodes, freshness))
             if not worked:
                 last = ledger.last_run_id(con)
                 notes.append("dbt skipped: no new data and no change to the dbt project"
                              + (f" since run {last}" if last else ""))
             result = RunResult(run_id, started_at, utc_now(), tuple(nodes), request.trigger,
-                               request.label, tuple(notes))
+                               request.label, tuple(notes), _up_to_date(graph, plan, outcomes))
             if worked:
                 ledger.record_run(con, result)
         if worked:
@@ -253,6 +274,14 @@ def _failed(graph: Graph, work: Work, error: Exception) -> list[NodeResult]:
         f"{type(error).__name__}: {error}"
     return [NodeResult(graph.nodes[node_id].name, graph.nodes[node_id].kind, "error",
                        message=message) for node_id in work.ids]
+
+
+def _up_to_date(graph: Graph, plan: Plan, outcomes: dict[str, NodeResult]
+                ) -> tuple[NodeResult, ...]:
+    """The selected nodes that did not run because nothing they read changed."""
+    return tuple(NodeResult(graph.nodes[i].name, graph.nodes[i].kind, "skipped",
+                            message="up to date: nothing it reads changed")
+                 for i in graph.order(plan.selected) if i not in outcomes)
 
 
 def _mark_stale(graph: Graph, nodes: list[NodeResult], freshness: FreshnessReport

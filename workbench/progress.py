@@ -1,6 +1,7 @@
 """What one run tells its listeners as it goes, and how a listener asks it to stop.
 
-A run (``Pipeline.run``) emits, in order: one ``RunPlanned`` (the nodes it may touch), then for
+A run (``Pipeline.run``) emits, in order: a ``RunPhase`` as each preparation begins, one
+``RunPlanned`` (the nodes it may touch), then for
 each unit of work a ``WorkStarted`` and, per node, a ``NodeFinished``; nodes found up to date
 emit ``NodeUpToDate`` instead. Listeners belong to one run, so two runs in one process never
 mix their progress. They are called from the run's worker threads: keep them quick.
@@ -42,6 +43,15 @@ class Work:
 
 
 @dataclass(frozen=True)
+class RunPhase:
+    """What the run is busy with before its units of work start (reading the dbt project,
+    starting the flow, scanning the landing files), for a display to name while a person
+    waits."""
+
+    what: str
+
+
+@dataclass(frozen=True)
 class RunPlanned:
     """The nodes the run may touch (``selected``), before anything runs."""
 
@@ -67,7 +77,7 @@ class NodeUpToDate:
     node_id: str
 
 
-RunEvent = Union[RunPlanned, WorkStarted, NodeFinished, NodeUpToDate]
+RunEvent = Union[RunPhase, RunPlanned, WorkStarted, NodeFinished, NodeUpToDate]
 Listener = Callable[[RunEvent], None]
 
 

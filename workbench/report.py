@@ -10,6 +10,10 @@ opens it in JupyterLab (so ``Workbench()`` finds the project the same way). The 
 notebook and its HTML land in ``<root>/reports/``. A failing cell raises ``ReportFailed``,
 which names the cell and its error; the HTML of the failed run is written all the same, so
 the failure can be read where it happened.
+
+Code a reader need not see stays out of the HTML: a cell tagged ``hide-input`` shows only its
+outputs, and ``no_input=True`` (``workbench report --no-input``) hides every cell's code.
+The executed .ipynb keeps it all.
 """
 
 from __future__ import annotations
@@ -91,7 +95,8 @@ def parse_parameters(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 
 
 def run_report(notebook: Path, *, root: Path, parameters: dict[str, object],
-               output_dir: Path | None = None, timeout: int = 600) -> ReportResult:
+               output_dir: Path | None = None, timeout: int = 600,
+               no_input: bool = False) -> ReportResult:
     """Run ``notebook`` top to bottom in a fresh ``python3`` kernel and write it as HTML.
 
     Args:
@@ -99,6 +104,7 @@ def run_report(notebook: Path, *, root: Path, parameters: dict[str, object],
         root: the project folder; reports go to ``root/reports`` unless ``output_dir``.
         parameters: injected after the cell tagged ``parameters`` (papermill).
         timeout: seconds any one cell may take.
+        no_input: hide every cell's code in the HTML (cells tagged ``hide-input`` always).
 
     Writes ``<stem>-<YYYYmmdd-HHMMSS>.ipynb`` and ``.html``. Raises ReportFailed if a cell
     fails (the HTML is still written) or the kernel cannot run the notebook.
@@ -124,7 +130,7 @@ def run_report(notebook: Path, *, root: Path, parameters: dict[str, object],
             execution_timeout=timeout)
     except Exception as error:   # a failing cell, a timeout, a dead kernel: all reported
         failure = error
-    wrote_html = _write_html(executed, html_path) if executed.exists() else False
+    wrote_html = _write_html(executed, html_path, no_input) if executed.exists() else False
     seconds = time.perf_counter() - started
     if failure is not None:
         raise _failed(notebook, failure, executed if executed.exists() else None,
@@ -152,12 +158,17 @@ def _output_paths(out: Path, stem: str) -> tuple[Path, Path]:
     return out / f"{name}.ipynb", out / f"{name}.html"
 
 
-def _write_html(executed: Path, html_path: Path) -> bool:
+def _write_html(executed: Path, html_path: Path, no_input: bool = False) -> bool:
     import nbformat
     from nbconvert import HTMLExporter
+    from traitlets.config import Config
 
     nb = nbformat.read(executed, as_version=4)
-    body, _ = HTMLExporter().from_notebook_node(
+    config = Config({"TagRemovePreprocessor": {"enabled": True,
+                                               "remove_input_tags": {"hide-input"}}})
+    exporter = HTMLExporter(config=config, exclude_input=no_input,
+                            exclude_input_prompt=no_input, exclude_output_prompt=no_input)
+    body, _ = exporter.from_notebook_node(
         nb, resources={"metadata": {"name": html_path.stem}})
     tmp = html_path.with_name(f".{html_path.name}.tmp")
     tmp.write_text(body, encoding="utf-8")

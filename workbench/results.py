@@ -41,10 +41,19 @@ class NodeResult:
     finished_at: datetime | None = None  # UTC
     metrics: dict[str, float] | None = None   # sources: files; steps: calls, cache hits, ...
     stale_sources: tuple[str, ...] = ()  # sources past their freshness SLA it was built from
+    query: str | None = None         # a failed dbt test: SQL for its failing rows, as wb.sql runs it
+    sample: tuple[dict, ...] = ()    # a failed dbt test: its first failing rows, read at the run's end
 
     @property
     def failed(self) -> bool:
         return self.status in FAILED
+
+    def failing_rows(self) -> pd.DataFrame:
+        """The first failing rows of a failed dbt test (read when the run finished), as a
+        DataFrame; ``wb.sql(node.query)`` reads them all."""
+        import pandas as pd
+
+        return pd.DataFrame(list(self.sample))
 
 
 @dataclass(frozen=True)
@@ -58,14 +67,16 @@ class RunResult:
     trigger: str = "manual"
     selection: str = "all"
     notes: tuple[str, ...] = field(default=())
+    up_to_date: tuple[NodeResult, ...] = ()   # selected, but nothing they read changed
+    cancelled: bool = False                   # stopped by a CancelToken before all its work
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        return not self.failures and not self.cancelled
 
     @property
     def status(self) -> str:
-        return "success" if self.ok else "failed"
+        return "cancelled" if self.cancelled else "success" if self.ok else "failed"
 
     @property
     def seconds(self) -> float:
@@ -76,11 +87,15 @@ class RunResult:
         return tuple(n for n in self.nodes if n.failed)
 
     def node(self, name: str) -> NodeResult:
-        """The result of the node called ``name`` (KeyError if it did not take part)."""
-        for node in self.nodes:
+        """The result of the node called ``name``. A node the run selected but found up to
+        date answers too, with status ``skipped`` and the message "up to date" (so a cell
+        reading a node works on a fresh project and on a built one alike); KeyError if the
+        run did not select it."""
+        for node in (*self.nodes, *self.up_to_date):
             if node.name == name:
                 return node
-        raise KeyError(f"no node {name!r} in run {self.run_id}")
+        raise KeyError(f"no node {name!r} in run {self.run_id} (selection "
+                       f"{self.selection}): it was not selected")
 
     def raise_for_failures(self) -> RunResult:
         """Raise RunFailed naming every failed node; return self when all went well."""
@@ -113,6 +128,8 @@ class RunResult:
         for node in self.nodes:
             counts[node.status] = counts.get(node.status, 0) + 1
         parts = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+        if self.up_to_date:
+            parts += f"{', ' if parts else ''}{len(self.up_to_date)} up to date"
         return f"run {self.run_id} {self.status} in {self.seconds:.1f}s: {parts or 'nothing to do'}"
 
     def __repr__(self) -> str:
@@ -126,3 +143,13 @@ class RunResult:
         from .display.html import run_result_html
 
         return run_result_html(self)
+
+    def _ipython_display_(self) -> None:
+        """Shown as usual, except in the cell whose live progress already became this
+        result (``wb.run()`` in a notebook): it is not shown a second time there."""
+        from IPython.display import display
+
+        from .display.progress import shown_live
+
+        if not shown_live(self):
+            display({"text/plain": repr(self), "text/html": self._repr_html_()}, raw=True)

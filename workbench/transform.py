@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .failing_rows import runnable_query
 from .graph import dbt_kind
 from .results import NodeResult
 
@@ -254,10 +255,12 @@ def _node_result(result: Any) -> NodeResult:
     status = _STATUS.get(str(getattr(result.status, "value", result.status)).lower(), "error")
     message = result.message
     failures = getattr(result, "failures", None)
+    compiled = None
     if kind == "test" and status in ("fail", "warn", "error"):
         if failures is not None and status != "error":
             message = f"test {node.name} {status}ed: {failures} failing row(s) ({message})"
-        compiled = getattr(node, "compiled_code", None)
+        compiled = runnable_query(getattr(node, "compiled_code", None),
+                                  getattr(node, "database", None))
         if compiled:
             message = f"{message}\nQuery for the failing rows:\n{compiled.strip()}"
     if status == "success" and kind != "test":
@@ -266,4 +269,5 @@ def _node_result(result: Any) -> NodeResult:
     return NodeResult(
         name=node.name, kind=kind, status=status,
         seconds=float(result.execution_time or 0.0), message=message or None,
-        failures=failures if kind == "test" else None, relation=relation)
+        failures=failures if kind == "test" else None, relation=relation,
+        query=compiled)

@@ -21,16 +21,27 @@ def badge(status: str) -> str:
 
 
 def shorten(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters; a cut one ends with an ellipsis."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """``text`` cut to ``limit`` characters, at a word when one ends in the last third; a
+    cut one ends with an ellipsis.
+
+    >>> shorten("no table 'user_engagment' in the warehouse", 30)
+    "no table 'user_engagment' in…"
+    """
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit * 2 // 3 else cut).rstrip() + "…"
 
 
 def html_table(headers: Sequence[str], rows: Iterable[Sequence[object]], *,
                status_column: str | None = None, limit: int = MAX_ROWS,
-               css: str = "") -> str:
+               css: str = "", cut: dict[str, int] | None = None) -> str:
     """A bounded HTML table; cells are escaped; the status column is coloured. Every table
     Workbench shows is drawn here, in ``theme``'s style; ``css`` names the table (a class)
-    for tests and stylesheets."""
+    for tests and stylesheets; ``cut`` shortens a column's text (header -> characters),
+    with an ellipsis and the whole text on hover (``title=``)."""
+    cut = cut or {}
     rows = list(rows)
     head = "".join(f'<th style="{theme.HEAD}">{escape(h)}</th>' for h in headers)
     body = []
@@ -40,7 +51,11 @@ def html_table(headers: Sequence[str], rows: Iterable[Sequence[object]], *,
             text = "" if value is None else (f"{value:,}" if isinstance(value, int)
                                              and not isinstance(value, bool) else str(value))
             html = badge(text) if header == status_column else escape(text)
-            cells.append(f'<td style="{theme.CELL}">{html}</td>')
+            title = ""
+            if header in cut and len(text) > cut[header]:
+                html = escape(shorten(text, cut[header]))
+                title = f' title="{escape(text, quote=True)}"'
+            cells.append(f'<td style="{theme.CELL}"{title}>{html}</td>')
         body.append(f"<tr>{''.join(cells)}</tr>")
     more = (f'<tr><td colspan="{len(headers)}" style="{theme.CELL};{theme.NOTE}">… and '
             f"{len(rows) - limit} more</td></tr>" if len(rows) > limit else "")
@@ -55,22 +70,49 @@ def run_result_html(result) -> str:
     notes = "".join(f"<div>{theme.note(n)}</div>" for n in result.notes)
     shown, passed = result.shown_nodes()
     rows = [(n.name, n.kind, n.status, n.rows, f"{n.seconds:.2f}",
-             shorten(n.message.splitlines()[0], MESSAGE_CHARS) if n.message else "")
-            for n in shown]
+             n.message.strip().splitlines()[0] if n.message else "") for n in shown]
     if passed:
         rows.append((f"{passed} dbt tests", "test", "success", None, "", "all passed"))
+    if result.up_to_date:
+        kinds = _counts(n.kind for n in result.up_to_date)
+        rows.append((f"{len(result.up_to_date)} nodes", ", ".join(kinds), "up to date", None,
+                     "", "not run: nothing they read changed"))
     table = html_table(["node", "kind", "status", "rows", "seconds", "message"], rows,
-                       status_column="status")
+                       status_column="status", cut={"message": MESSAGE_CHARS})
     failures = result.failures
-    details = "".join(
-        f"<details open><summary>{badge(n.status)} {escape(n.kind)} <b>{escape(n.name)}</b>"
-        f"</summary><pre style='white-space:pre-wrap;color:{theme.INK}'>"
-        f"{escape(n.message or '')}</pre>"
-        + (f"<div>Inspect: <code>wb.sql(\"select * from {escape(n.relation)} limit 100\")"
-           f"</code></div>" if n.relation else "")
-        + "</details>"
-        for n in failures[:MAX_EXPANDED])
+    details = "".join(_failure(n) for n in failures[:MAX_EXPANDED])
     if len(failures) > MAX_EXPANDED:
         more = len(failures) - MAX_EXPANDED
         details += f"<div>{theme.note(f'… and {more} more failures')}</div>"
     return f"<div>{title}{notes}{table}{details}</div>"
+
+
+def _failure(node) -> str:
+    """A failed node expanded: its message; a failed test's first failing rows and the
+    query that reads them all (runnable as shown); a model's table to inspect."""
+    message = node.message or ""
+    if node.query:
+        message = message.split("\nQuery for the failing rows:", 1)[0]
+    body = (f"<pre style='white-space:pre-wrap;color:{theme.INK}'>{escape(message)}</pre>")
+    if node.sample:
+        columns = list(node.sample[0])
+        body += (f"<div>First failing rows:</div>"
+                 + html_table(columns, [[r.get(c) for c in columns] for r in node.sample],
+                              css="workbench-failing-rows"))
+    if node.query:
+        body += (f"<div>All failing rows: <code>wb.sql(result.node({node.name!r}).query)"
+                 f"</code>, or in <code>%%sql</code>:</div><pre style='white-space:pre-wrap;"
+                 f"color:{theme.INK}'>{escape(node.query)}</pre>")
+    elif node.relation:
+        body += (f"<div>Inspect: <code>wb.sql(\"select * from {escape(node.relation)} "
+                 f"limit 100\")</code></div>")
+    return (f"<details open><summary>{badge(node.status)} {escape(node.kind)} "
+            f"<b>{escape(node.name)}</b></summary>{body}</details>")
+
+
+def _counts(values: Iterable[str]) -> list[str]:
+    """``["model", "test", "test"]`` as ``["2 test", "1 model"]``: most first."""
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return [f"{n} {v}" for v, n in sorted(counts.items(), key=lambda kv: -kv[1])]

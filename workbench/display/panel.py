@@ -21,10 +21,11 @@ How it runs:
   same progress listeners (the warehouse lock keeps their writes apart).
 * The run tells the panel what it planned, when each unit of work starts and when each node
   finishes or is found up to date (``workbench.progress``): the table shows exactly that,
-  nothing is guessed.
+  nothing is guessed. A node found up to date shows "up to date", not "done".
 * **Cancel** sets the run's ``CancelToken``. No new work starts after it; the nodes already
   running finish first (a load or a dbt build is never cut in half). A cancelled run is
-  neither recorded nor published; what it loaded stays pending, so the next run builds it.
+  recorded in ``wb.history()`` as cancelled with what it did, and what it finished is
+  published; nothing is marked built, so the next run builds what it loaded.
   The buttons come back at once; a run started meanwhile waits for the cancelled one to
   stop. Limitation: a single long node (one big ``dbt build``) cannot be interrupted.
 
@@ -37,6 +38,7 @@ a static line instead (the panel's ``text/html`` fallback): the project and its 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -56,7 +58,7 @@ if TYPE_CHECKING:
 __all__ = ["RunCancelled", "WorkbenchPanel", "panel"]
 
 _FIELD = "330px"         # the source dropdown and the selection box, label included
-_WIDTH = "860px"        # the panel's width: the node table and result fit in it
+_WIDTH = "100%"         # as wide as the notebook: long messages get the room there is
 _LABEL = {"description_width": "70px"}
 _TICK = 1.0             # seconds between refreshes of the status line while running
 
@@ -272,8 +274,9 @@ class WorkbenchPanel(widgets.VBox):
             run.stop()
             self._show(run, status=_status(
                 "cancelled", f"{run.label} · stopped after {run.finished()} of "
-                             f"{len(run.rows)} nodes; nothing was published, and the next "
-                             f"run builds what this one loaded"), table=True, idle=True)
+                             f"{len(run.rows)} nodes; recorded in wb.history() as cancelled, "
+                             f"and the next run builds what this one loaded"),
+                       table=True, idle=True)
             return
         except Exception as error:  # noqa: BLE001 - the panel shows every failure as data
             message = f"{type(error).__name__}: {error}"
@@ -283,7 +286,9 @@ class WorkbenchPanel(widgets.VBox):
         run.settle(result)
         late = "(cancelled too late: it had finished) " if run.cancel.cancelled else ""
         word = "finished" if result.ok else "failed"
-        self._show(run, status=_status(word, f"{late}{result.summary()}"),
+        elapsed = time.monotonic() - run.started       # with Prefect's and dbt's start
+        self._show(run, status=_status(word, f"{late}{result.summary()} · {elapsed:.0f}s "
+                                             f"in all"),
                    table=True, result=result, idle=True)
 
     def _on_event(self, run: _Run, event: RunEvent) -> None:
@@ -293,8 +298,8 @@ class WorkbenchPanel(widgets.VBox):
             self._show(run, status=_status("running", run.line()), table=True)
 
     def _tick(self, run: _Run) -> None:
-        """Refresh the elapsed time now and then: the first run of a kernel starts Prefect's
-        server before any node finishes, and a silent panel looks stuck."""
+        """Refresh the elapsed time every second until the run ends: before any node
+        finishes the line names what the run waits for, so a slow start never looks stuck."""
         while not run.done.wait(_TICK):
             if run.cancel.cancelled:
                 return

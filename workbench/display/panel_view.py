@@ -14,15 +14,19 @@ from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 
-from ..progress import CancelToken, NodeFinished, NodeUpToDate, RunEvent, RunPlanned, WorkStarted
+from ..progress import (CancelToken, NodeFinished, NodeUpToDate, RunEvent, RunPhase, RunPlanned,
+                        WorkStarted)
 from . import theme
+from .html import shorten
 
 if TYPE_CHECKING:
     from ..results import NodeResult, RunResult
     from ..run_plan import RunPlan
 
 _BUTTON = "150px"        # every button
-_STATES = ("queued", "running", "done", "failed", "skipped", "cancelled")   # a row's states
+_STATES = ("queued", "running", "done", "up-to-date", "failed", "skipped", "cancelled")
+_SETTLED = ("done", "up-to-date", "failed", "skipped")
+_UP_TO_DATE = "nothing it reads changed"
 _LINE = f"{theme.MONO};line-height:1.5"
 
 
@@ -33,7 +37,7 @@ class _Row:
     id: str
     name: str
     kind: str
-    state: str = "queued"       # queued | running | done | failed | skipped | cancelled
+    state: str = "queued"       # one of _STATES
     rows: int | None = None
     seconds: float | None = None
     note: str = ""
@@ -51,10 +55,13 @@ class _Run:
         self.lock = threading.RLock()       # rows change in the run's thread, show in others
         self.started = time.monotonic()
         self.rows: dict[str, _Row] = {}     # node id -> row, in dependency order
+        self.phase: tuple[str, float] | None = None     # what it prepares, since when
 
     def apply(self, event: RunEvent) -> None:
         with self.lock:
-            if isinstance(event, RunPlanned):
+            if isinstance(event, RunPhase):
+                self.phase = (event.what, time.monotonic())
+            elif isinstance(event, RunPlanned):
                 graph, selected = event.graph, event.selected
                 for node_id in graph.order(selected):
                     node = graph.nodes[node_id]
@@ -68,15 +75,15 @@ class _Run:
                 row.state, row.note = _state(event.result)
                 row.rows, row.seconds = event.result.rows, event.result.seconds
             elif isinstance(event, NodeUpToDate) and event.node_id in self.rows:
-                self.rows[event.node_id].state = "done"
-                self.rows[event.node_id].note = "up to date"
+                self.rows[event.node_id].state = "up-to-date"
+                self.rows[event.node_id].note = _UP_TO_DATE
 
     def settle(self, result: RunResult) -> None:
         """The final word: any node still open did not need to run."""
         with self.lock:
             for row in self.rows.values():
                 if row.state in ("queued", "running"):
-                    row.state, row.note = "done", "up to date"
+                    row.state, row.note = "up-to-date", _UP_TO_DATE
 
     def stop(self) -> None:
         """A cancelled run: what did not finish never started."""
@@ -87,18 +94,34 @@ class _Run:
 
     def finished(self) -> int:
         with self.lock:
-            return sum(r.state in ("done", "failed", "skipped") for r in self.rows.values())
+            return sum(r.state in _SETTLED for r in self.rows.values())
 
     def line(self) -> str:
+        """How far it got and the time since it started; until a node has settled, what
+        it waits for (the server's start, the dbt project, a node running) and since when."""
         with self.lock:
             failed = sum(r.state == "failed" for r in self.rows.values())
-        elapsed = time.monotonic() - self.started
-        if not self.rows:
-            return f"{self.label} · starting (Prefect, dbt's parse)… {elapsed:.0f}s"
-        text = f"{self.label} · {self.finished()} of {len(self.rows)} nodes finished"
+            running = [r.name for r in self.rows.values() if r.state == "running"]
+        elapsed = f"{time.monotonic() - self.started:.0f}s"
+        if not self.finished():
+            return f"{self.label} · {self._waiting(running)} · {elapsed} in all"
+        text = f"{self.label} · {self.finished()} of {len(self.rows)} nodes settled"
         if failed:
             text += f", {failed} failed"
-        return f"{text} · {elapsed:.0f}s"
+        return f"{text} · {elapsed}"
+
+    def _waiting(self, running: list[str]) -> str:
+        from ..service.shared import current_phase
+
+        server = current_phase()
+        if server is not None:
+            return f"{server.what} {server.elapsed:.0f}s"
+        if running:
+            return f"running {running[0]}" + (f" +{len(running) - 1}" if len(running) > 1
+                                               else "")
+        if self.phase is not None:
+            return f"{self.phase[0]} {time.monotonic() - self.phase[1]:.0f}s"
+        return "starting"
 
 
 def _button(text: str, icon: str, style: str, css: str, tooltip: str) -> widgets.Button:
@@ -155,13 +178,14 @@ def _state(node: NodeResult) -> tuple[str, str]:
     if node.status == "skipped":
         if message.startswith("skipped:") or _kind(node.kind) != "source":
             return "skipped", message.removeprefix("skipped: ") or "skipped"
-        return "done", message or "nothing new"     # a source with no new files
+        return "up-to-date", message or "no new files"     # a source with nothing new
     return "done", "warn: " + message if node.status == "warn" else message
 
 
 def _short(text: str, limit: int = 60) -> str:
-    """``text`` cut to ``limit`` characters; a cut one ends with an ellipsis."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """``text`` cut to ``limit`` characters at a word; a cut one ends with an ellipsis (the
+    cells that show it carry the whole text in ``title=``, shown on hover)."""
+    return shorten(text, limit)
 
 
 def _status(state: str, text: str) -> str:
@@ -179,7 +203,7 @@ def _service(state: str, text: str) -> str:
 
 
 def _badge(state: str) -> str:
-    return theme.badge(state, css="workbench-state")
+    return theme.badge(state, state.replace("-", " "), css="workbench-state")
 
 
 def _table(run) -> str:
@@ -194,8 +218,10 @@ def _table(run) -> str:
         states = {s: sum(t.state == s for t in tests) for s in _STATES}
         state = ("failed" if states["failed"] else "running" if states["running"]
                  else "queued" if states["queued"] else "cancelled" if states["cancelled"]
-                 else "skipped" if states["skipped"] == len(tests) else "done")
-        note = ", ".join(f"{count} {s}" for s, count in states.items() if count)
+                 else "skipped" if states["skipped"] == len(tests)
+                 else "up-to-date" if states["up-to-date"] == len(tests) else "done")
+        note = ", ".join(f"{count} {s.replace('-', ' ')}" for s, count in states.items()
+                         if count)
         failed = [t.name for t in tests if t.state == "failed"][:3]
         if failed:
             note += ": " + ", ".join(failed)
