@@ -122,6 +122,7 @@ class Warehouse:
         import duckdb
 
         con = duckdb.connect(str(self.path))
+        con.execute("set enable_progress_bar = false")   # a notebook shows no bare widget
         try:
             ledger.ensure(con)
             yield con

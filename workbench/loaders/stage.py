@@ -89,6 +89,7 @@ def stage_source(config: WorkbenchConfig, name: str) -> Staged:
     import duckdb
 
     with FileLock(str(folder / ".lock")), duckdb.connect() as con:
+        con.execute("set enable_progress_bar = false")   # a notebook shows no bare widget
         wanted = {_path(config, source, f, types) for f in found.changed if not f.error}
         for old in folder.glob("[!.]*.parquet"):
             if old not in wanted:           # an earlier version of a file, or loaded since
