@@ -124,13 +124,12 @@ def test_explorer_pages_sorts_and_filters_in_duckdb(wb):
     explorer = wb.explore("marts.user_engagement")
     total = len(wb.table("user_engagement"))
     assert explorer.rows == total and "user_engagement" in explorer.info.value
+    explorer.details.selected_index = 1
     assert "histogram" in explorer.stats.value
 
-    explorer.order.value = "events"
-    explorer.descending.value = True
+    explorer.sort("events", descending=True)
     top = wb.sql("select max(events) as m from user_engagement")["m"][0]
     assert explorer.page_frame["events"].iloc[0] == top
-    explorer.column.value = "plan"
-    explorer.text.value = "team"
+    explorer.filter("plan", "team")
     assert set(explorer.page_frame["plan"]) <= {"team"}
     assert len(explorer.frame()) == total

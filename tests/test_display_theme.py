@@ -60,6 +60,7 @@ def displayed(wb: Workbench) -> dict[str, str]:
     freshness = {f.source: f.state for f in wb.freshness()}
     history = wb.history()
     explorer = Explorer(wb, "marts.user_engagement")
+    explorer.details.selected_index = 1          # the profile, computed when opened
     run = _PanelRun()
     return {
         "RunResult": a_run_result()._repr_html_(),
@@ -71,7 +72,8 @@ def displayed(wb: Workbench) -> dict[str, str]:
         "Lineage": Lineage(graph, statuses=statuses, freshness=freshness,
                            highlight="user_engagement")._repr_html_(),
         "Lineage with tests": Lineage(graph, include_tests=True).svg,
-        "explorer": explorer.info.value + explorer.grid.value + explorer.stats.value,
+        "explorer": explorer.static_html() + explorer.schema.value + explorer.stats.value
+        + explorer.grid._css,
         "panel": (panel_view._table(run) + panel_view._status("running", "1 of 3")
                   + panel_view._service("unreachable", "no answer")
                   + panel_view._title("p", "/tmp/p")

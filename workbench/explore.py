@@ -9,6 +9,7 @@ spliced into SQL. A widget calls these on each click, so each is one or two quer
         info = table_info(con, "user_engagement")
         df = page(con, "user_engagement", order_by="events", descending=True,
                   filters={"plan": "team"}, offset=50, limit=50)
+        shown = count(con, "user_engagement", filters={"plan": "team"})   # for "of N"
         stats = profile(con, "user_engagement")
 """
 
@@ -27,9 +28,13 @@ from .warehouse import quote, resolve
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ColumnNotFoundError", "page", "profile", "table_info"]
+__all__ = ["ColumnNotFoundError", "count", "page", "profile", "table_info"]
 
 BUCKETS = 10
+# Distinct counts are exact (count(distinct)) up to this many rows, approximate above (a
+# HyperLogLog sketch, a few percent off), and then labelled so: exact costs a hash table of
+# every value, which a million rows afford on a laptop and a billion do not.
+EXACT_DISTINCT_ROWS = 1_000_000
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
 _TEMPORAL = ("DATE", "TIMESTAMP", "TIME")        # prefixes: TIMESTAMP_NS, ... WITH TIME ZONE
@@ -72,16 +77,8 @@ def page(con: duckdb.DuckDBPyConnection, name: str, *, offset: int = 0, limit: i
     """
     relation = resolve(con, name)
     columns = [c for c, _, _ in _columns(con, *_parts(relation))]
-    where, params = [], []
-    for column, text in (filters or {}).items():
-        if text is None or str(text) == "":
-            continue
-        where.append(f"cast({_column(column, columns, relation)} as varchar) "
-                     "ilike '%' || ? || '%' escape '\\'")
-        params.append(_escape_like(str(text)))
-    sql = f"select * from {relation}"
-    if where:
-        sql += " where " + " and ".join(where)
+    where, params = _where(filters, columns, relation)
+    sql = f"select * from {relation}{where}"
     if order_by is not None:
         first = _column(order_by, columns, relation)
         rest = [quote(c) for c in columns if c != order_by]
@@ -92,10 +89,22 @@ def page(con: duckdb.DuckDBPyConnection, name: str, *, offset: int = 0, limit: i
     return con.sql(sql, params=params).to_arrow_table().to_pandas()
 
 
-def profile(con: duckdb.DuckDBPyConnection, name: str, *, max_columns: int = 50
-            ) -> pd.DataFrame:
+def count(con: duckdb.DuckDBPyConnection, name: str,
+          filters: dict[str, str] | None = None) -> int:
+    """How many rows ``page`` pages through with these ``filters`` (all rows without)."""
+    relation = resolve(con, name)
+    columns = [c for c, _, _ in _columns(con, *_parts(relation))]
+    where, params = _where(filters, columns, relation)
+    return int(con.execute(f"select count(*) from {relation}{where}", params).fetchone()[0])
+
+
+def profile(con: duckdb.DuckDBPyConnection, name: str, *, max_columns: int = 50,
+            exact_up_to: int = EXACT_DISTINCT_ROWS) -> pd.DataFrame:
     """One row per column (the first ``max_columns``): name, type, nulls, null_share,
-    distinct (approximate), min, max (as text) and histogram.
+    distinct, distinct_exact, min, max (as text) and histogram.
+
+    ``distinct`` is exact for a table of at most ``exact_up_to`` rows; above, it is DuckDB's
+    HyperLogLog estimate and ``distinct_exact`` is False, so a display can say "≈".
 
     ``histogram`` is a list of bucket counts over equal-width buckets from min to max (10
     buckets, or 1 when every value is equal) for numeric, date and time columns, else None.
@@ -105,12 +114,14 @@ def profile(con: duckdb.DuckDBPyConnection, name: str, *, max_columns: int = 50
 
     relation = resolve(con, name)
     columns = _columns(con, *_parts(relation))[:max_columns]
+    exact = con.execute(f"select count(*) from {relation}").fetchone()[0] <= exact_up_to
+    distinct = "count(distinct {})" if exact else "approx_count_distinct({})"
     stats, buckets = ["count(*) as n"], []
     for i, (column, type_, _) in enumerate(columns):
         value = quote(column)
         if any(mark in type_ for mark in _NESTED):
             value = f"cast({value} as varchar)"
-        stats += [f"count({value}) as nn{i}", f"approx_count_distinct({value}) as d{i}",
+        stats += [f"count({value}) as nn{i}", f"{distinct.format(value)} as d{i}",
                   f"cast(min({value}) as varchar) as mn{i}",
                   f"cast(max({value}) as varchar) as mx{i}"]
         number = _as_number(quote(column), type_)
@@ -139,11 +150,11 @@ def profile(con: duckdb.DuckDBPyConnection, name: str, *, max_columns: int = 50
         out.append({"name": column, "type": type_, "nulls": nulls,
                     "null_share": nulls / total if total else None,
                     # HyperLogLog may overshoot by a few percent: never above the count
-                    "distinct": min(int(row[f"d{i}"]), present),
+                    "distinct": min(int(row[f"d{i}"]), present), "distinct_exact": exact,
                     "min": row[f"mn{i}"], "max": row[f"mx{i}"],
                     "histogram": _histogram(row, i)})
     return pd.DataFrame(out, columns=["name", "type", "nulls", "null_share", "distinct",
-                                      "min", "max", "histogram"])
+                                      "distinct_exact", "min", "max", "histogram"])
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -158,6 +169,20 @@ def _columns(con, schema: str, table: str) -> list[tuple[str, str, bool]]:
         "select column_name, data_type, is_nullable from information_schema.columns "
         "where table_catalog = current_database() and table_schema = ? and table_name = ? "
         "order by ordinal_position", [schema, table]).fetchall()]
+
+
+def _where(filters: dict[str, str] | None, columns: list[str], relation: str
+           ) -> tuple[str, list[object]]:
+    """`` where ...`` keeping rows whose columns contain the filters' texts, and its
+    parameters; ``("", [])`` when no filter has a text."""
+    where, params = [], []
+    for column, text in (filters or {}).items():
+        if text is None or str(text) == "":
+            continue
+        where.append(f"cast({_column(column, columns, relation)} as varchar) "
+                     "ilike '%' || ? || '%' escape '\\'")
+        params.append(_escape_like(str(text)))
+    return (" where " + " and ".join(where) if where else ""), params
 
 
 def _column(column: object, columns: list[str], relation: str) -> str:
