@@ -1,0 +1,2 @@
+{{ config(database='archive') }}
+select customer_id, name from {{ ref('customers') }}

@@ -1,0 +1,3 @@
+select kind, count(*) as events
+from {{ source('ext', 'ext_events') }}
+group by 1
