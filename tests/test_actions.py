@@ -292,6 +292,24 @@ def test_smtp_delivery_sends_real_emails(tmp_path, smtp_server):
     assert len(inbox.received) == 4
 
 
+def test_a_name_with_a_line_break_fails_that_email_only_and_the_rest_are_sent(tmp_path,
+                                                                            smtp_server):
+    smtp_server.start()
+    db = make_warehouse(tmp_path, rows=[ROWS[0], (2, "bob@example.com", "Bob\nBcc: all@x.org",
+                                                  *ROWS[1][3:]), *ROWS[2:]])
+
+    report = run(personalized_messages, db, tmp_path, "run-1", **smtp_server.options())
+
+    assert (report.metrics["sent"], report.metrics["failed"]) == (3, 1), report.message
+    assert smtp_server.inbox.recipients() == ["ada@example.com", "cy@example.com",
+                                              "zoe@example.com"]
+    bob = ledger(db)["2:try_feature:2026-10"]
+    assert bob["status"] == "failed" and not bob["last_error"].startswith("interrupted")
+    assert "2:try_feature:2026-10" in bob["last_error"] and "To header" in bob["last_error"]
+    again = run(personalized_messages, db, tmp_path, "run-2", **smtp_server.options())
+    assert (again.metrics["sent"], again.metrics["failed"]) == (0, 1)   # still only that one
+
+
 def test_a_refused_recipient_is_recorded_failed_and_retried_until_delivered(tmp_path,
                                                                             smtp_server):
     smtp_server.inbox.refuse = {"bob@example.com"}
