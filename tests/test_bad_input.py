@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 
 from workbench import ConfigError, SourceError, Workbench
 from workbench.loaders import load_source, scan
+
+from helpers import write_events
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -137,3 +140,98 @@ def test_bad_config_names_the_source_and_key(project):
         Workbench(project)
 
     assert "[sources.events]" in str(raised.value) and "xlsx" in str(raised.value)
+
+
+# -- files that cannot be read (issue 14, point 2) ---------------------------------------------
+# Tests may run as root, for whom `chmod 000` changes nothing: a dangling symbolic link and a
+# FIFO are entries no process can read as a file, whoever it runs as.
+def test_a_dangling_link_fails_its_source_only_and_everything_else_builds(loaded):
+    wb = Workbench(loaded)
+    before = len(wb.table("raw.invoices"))
+    landing = loaded / "data" / "landing"
+    (landing / "invoices" / "2026-11.csv").symlink_to(landing / "invoices" / "gone.csv")
+    write_events(loaded, "2026-11.parquet", [(900001, 1, "search")])
+
+    result = wb.run()
+
+    node = rejected(result, "invoices")
+    assert "invoices/2026-11.csv" in node.message and "does not exist" in node.message
+    assert len(wb.table("raw.invoices")) == before
+    assert result.node("events").status == "success"
+    assert result.node("daily_feature_usage").status == "success"
+    assert "2026-11.csv" in wb.status()["invoices"].rejected
+
+
+def test_a_fifo_is_reported_without_blocking_the_run(loaded):
+    wb = Workbench(loaded)
+    os.mkfifo(loaded / "data" / "landing" / "users" / "users-2026-11.csv")
+
+    node = rejected(wb.run(sources=["users"]), "users")
+
+    assert "users/users-2026-11.csv" in node.message and "not a regular file" in node.message
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
+def test_a_file_without_read_permission_fails_its_source_only(loaded):
+    wb = Workbench(loaded)
+    locked = loaded / "data" / "landing" / "users" / "users-2026-11.csv"
+    locked.write_text("user_id,name\n1,x\n")
+    locked.chmod(0)
+
+    result = wb.run()
+
+    assert "Permission denied" in rejected(result, "users").message
+    assert result.node("events").status in ("skipped", "success")
+
+
+# -- messages (issue 14, point 7) -------------------------------------------------------------
+def test_a_half_written_file_is_named_as_such(loaded):
+    wb = Workbench(loaded)
+    messages = loaded / "data" / "landing" / "community_messages"
+    whole = sorted(messages.glob("*.jsonl"))[0].read_text().splitlines()
+    (messages / "2026-11.jsonl").write_text("\n".join(whole[:3]) + "\n" + whole[3][:25])
+
+    node = rejected(wb.run(sources=["community_messages"]), "community_messages")
+
+    assert "community_messages/2026-11.jsonl: looks half-written" in node.message
+    assert "last line is incomplete" in node.message
+    assert "mode = 'replace'" not in node.message
+
+
+def test_json_lines_errors_name_the_file_line(loaded):
+    wb = Workbench(loaded)
+    messages = loaded / "data" / "landing" / "community_messages"
+    whole = sorted(messages.glob("*.jsonl"))[0].read_text().splitlines()
+    (messages / "2026-11.jsonl").write_text(
+        "\n".join([whole[0], "", whole[1], '{"message_id": oops}', whole[2]]) + "\n")
+
+    node = rejected(wb.run(sources=["community_messages"]), "community_messages")
+
+    assert "(line 4)" in node.message, node.message
+
+
+def test_an_over_long_csv_line_is_named_by_its_line_and_cut_short(loaded):
+    wb = Workbench(loaded)
+    invoices = loaded / "data" / "landing" / "invoices"
+    lines = (invoices / "2026-10.csv").read_text().splitlines()
+    (invoices / "2026-11.csv").write_text("\n".join(
+        [lines[0], lines[1], lines[2], "INV-X," + "9" * 2_100_000 + ",2026-11-01,1,EUR,paid",
+         lines[3]]) + "\n")
+
+    node = rejected(wb.run(sources=["invoices"]), "invoices")
+
+    assert "(line 4)" in node.message, node.message[:500]
+    assert max(len(line) for line in node.message.splitlines()) < 300
+    assert "characters)" in node.message
+
+
+def test_a_long_bad_field_is_cut_to_a_readable_length(loaded):
+    wb = Workbench(loaded)
+    bad = loaded / "data" / "landing" / "invoices" / "2026-11.csv"
+    bad.write_text("invoice_id,user_id,issued_at,amount,currency,status\n"
+                   f"INV-1,{'x' * 10_000},2026-11-01,1.00,EUR,paid\n")
+
+    node = rejected(wb.run(sources=["invoices"]), "invoices")
+
+    assert "(line 2)" in node.message
+    assert len(node.message) < 2_000, len(node.message)

@@ -31,9 +31,11 @@ from prefect.states import Cancelled
 from .environment import has_prefect_server
 from .errors import RunCancelled
 from .executors import RETRY_DELAY_SECONDS, retryable
+from .prefect_logs import quiet_known_failures
 from .progress import Work
 from .results import NodeResult
 
+quiet_known_failures()      # our errors are reported once, by us (prefect_logs.py)
 T = TypeVar("T")
 FRESH_SECONDS = 60.0    # a server found this recently needs no second look before a run
 _warm_up_lock = threading.Lock()
