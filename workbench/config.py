@@ -39,6 +39,7 @@ from .errors import ConfigError
 CONFIG_FILE = "workbench.toml"
 FORMATS = ("csv", "parquet", "json")
 MODES = ("append", "replace")
+BAD_ROWS = ("fail", "quarantine")     # a file with a bad row: rejected whole, or rows set aside
 # What the service may do when a source is past its SLA: load it again (the files may have
 # arrived without the watcher seeing them), write an alert through the delivery channel, or
 # run a selection of the pipeline ("run:export_user_engagement").
@@ -66,6 +67,8 @@ class SourceConfig:
     reader: str | None = None       # "module:function" or "file.py:function": a reader of
                                     # your own, read(con, path, options, types) -> relation
     on_stale: tuple[str, ...] | None = None     # the service's answers; None: [service]'s
+    on_bad_rows: Literal["fail", "quarantine"] = "fail"   # quarantine (CSV): good rows load,
+                                    # bad ones go to _workbench.rejects with line and error
 
 
 @dataclass(frozen=True)
@@ -220,7 +223,7 @@ def _source(name: str, spec: Any, file: Path) -> SourceConfig:
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: must be a table with at least path and format", source=name)
     unknown = set(spec) - {"path", "format", "mode", "primary_key", "options",
-                           "warn_after", "error_after", "reader", "on_stale"}
+                           "warn_after", "error_after", "reader", "on_stale", "on_bad_rows"}
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}", source=name)
     for key in ("path", "reader"):
@@ -234,6 +237,11 @@ def _source(name: str, spec: Any, file: Path) -> SourceConfig:
     if fmt not in (*FORMATS, "custom"):
         raise ConfigError(f"{where}: format must be one of {FORMATS}, not {fmt!r}", source=name)
     _require_confined(spec.get("path"), where, name)
+    on_bad_rows = spec.get("on_bad_rows", "fail")
+    if on_bad_rows not in BAD_ROWS or (on_bad_rows == "quarantine" and fmt != "csv"):
+        raise ConfigError(f"{where}: on_bad_rows must be one of {BAD_ROWS}, and 'quarantine' "
+                          f"needs format = 'csv' (DuckDB keeps rejected rows aside only when "
+                          f"reading CSV), not {on_bad_rows!r} with {fmt!r}", source=name)
     mode = spec.get("mode", "append")
     if mode not in MODES:
         raise ConfigError(f"{where}: mode must be one of {MODES}, not {mode!r}", source=name)
@@ -248,6 +256,7 @@ def _source(name: str, spec: Any, file: Path) -> SourceConfig:
         error_after=parse_duration(spec.get("error_after"), where=f"{where} error_after"),
         reader=spec.get("reader"),
         on_stale=(_answers(spec["on_stale"], where) if "on_stale" in spec else None),
+        on_bad_rows=on_bad_rows,
     )
 
 
