@@ -62,6 +62,28 @@ def test_sql_magic_binds_notebook_variables_in_a_real_kernel(built_project: Path
     assert 'Did you mean "user_engagement"' in out["traceback"][0]
 
 
+def test_sql_magic_caps_the_rows_it_pulls_and_says_when_it_cut(built_project: Path):
+    total = int(Workbench(built_project).sql("select count(*) as n from raw.events").n[0])
+    assert total > 5
+    nb = new_notebook(
+        "%load_ext workbench",
+        "%%sql capped --limit 5\nselect * from raw.events",
+        "print(len(capped))",
+        "%config SqlMagic.limit = 3",
+        "%%sql small\nselect * from raw.events",
+        "%%sql everything --limit 0\nselect * from raw.events",
+        "print(len(small), len(everything))",
+        "%%sql few\nselect 1 as one",
+    )
+    NotebookClient(nb, kernel_name="python3", timeout=120,
+                   resources={"metadata": {"path": str(built_project / "notebooks")}}).execute()
+    assert "first 5 rows shown" in printed(nb.cells[1])
+    assert printed(nb.cells[2]).strip() == "5"
+    assert "first 3 rows shown" in printed(nb.cells[4])
+    assert printed(nb.cells[6]).split() == ["3", str(total)]
+    assert printed(nb.cells[5]) == "" and printed(nb.cells[7]) == ""   # nothing cut: no note
+
+
 # -- explorer -------------------------------------------------------------------------------
 @pytest.fixture
 def reader(built_project: Path):

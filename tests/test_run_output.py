@@ -41,7 +41,7 @@ def test_a_failed_test_shows_its_first_failing_rows_and_a_query_that_runs_as_sho
     test = next(n for n in result.failures if "relationships" in n.name and "user_id" in n.name)
     assert test.query and '"warehouse".' not in test.query and '"warehouse".' not in test.message
     assert len(wb.sql(test.query)) == 3                     # runs as shown, on the snapshot
-    assert list(test.failing_rows().iloc[:, 0]) == [987_654] * 3 or len(test.failing_rows()) == 3
+    assert len(test.failing_rows()) == 3                    # kept in the result itself
     html = result._repr_html_()
     assert "First failing rows" in html and "987654" in html.replace(",", "")
     assert f"result.node({test.name!r}).query" in html

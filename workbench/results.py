@@ -41,8 +41,8 @@ class NodeResult:
     finished_at: datetime | None = None  # UTC
     metrics: dict[str, float] | None = None   # sources: files; steps: calls, cache hits, ...
     stale_sources: tuple[str, ...] = ()  # sources past their freshness SLA it was built from
-    query: str | None = None         # a failed dbt test: SQL for its failing rows, as wb.sql runs it
-    sample: tuple[dict, ...] = ()    # a failed dbt test: its first failing rows, read at the run's end
+    query: str | None = None         # a failed dbt test: SQL for its failing rows (wb.sql)
+    sample: tuple[dict, ...] = ()    # a failed dbt test: its first failing rows, at the end
 
     @property
     def failed(self) -> bool:
