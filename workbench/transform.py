@@ -19,29 +19,41 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import deps
 from .errors import ConfigError
 from .failing_rows import runnable_query
 from .graph import dbt_kind
+from .profile import WarehouseProfile, read_yaml, write_profile
+from .project_files import project_files
 from .results import NodeResult
 
 log = logging.getLogger(__name__)
 
-_SKIP_DIRS = {"target", "logs", "dbt_packages", "__pycache__", ".git"}
 _STATUS = {"success": "success", "pass": "success", "error": "error", "fail": "fail",
            "warn": "warn", "skipped": "skipped", "runtime error": "error"}
-_KINDS = {"model", "seed", "snapshot", "test"}
+_KINDS = {"model", "seed", "snapshot", "test"}   # unit tests are "test" (graph.dbt_kind)
 _invoke_lock = threading.Lock()   # dbt's runner keeps global state: one invocation at a time
 
 
 class DbtProject:
-    """One dbt project, its profile kept in the repo, run against one warehouse file."""
+    """One dbt project, run against one warehouse file whatever its profile says
+    (``workbench.profile``), with its packages installed and the run's vars.
+
+    ``vars`` may be set between runs (``wb.run(vars=...)``): a change re-parses the project
+    (vars can enable nodes) and changes every node's definition key.
+    """
 
     def __init__(self, project_dir: Path, warehouse: Path, *, target: str | None = None,
-                 log_dir: Path | None = None) -> None:
+                 log_dir: Path | None = None, state_dir: Path | None = None,
+                 vars: dict[str, Any] | None = None) -> None:
         self.project_dir = Path(project_dir)
         self.warehouse = Path(warehouse)
         self.target = target
+        self.vars: dict[str, Any] = dict(vars or {})
         self.log_dir = log_dir or self.project_dir / "logs"
+        self.profile_dir = (state_dir or self.project_dir / ".workbench") / "dbt-profile"
+        self.profile: WarehouseProfile | None = None
+        self._context = ""
         self._manifest: Any = None
         self._manifest_fingerprint: str | None = None
         self._fingerprint_stamp: tuple = ()
@@ -52,24 +64,26 @@ class DbtProject:
                 f"no dbt project at {self.project_dir} (dbt_project.yml missing). Set "
                 f"dbt_project in workbench.toml to the folder that holds dbt_project.yml.",
                 path=str(self.project_dir))
-        if not (self.project_dir / "profiles.yml").is_file():
-            raise ConfigError(
-                f"{self.project_dir} has no profiles.yml. The workbench keeps the dbt profile "
-                f"in the repo (never in ~/.dbt): add one whose path reads "
-                f"{{{{ env_var('WORKBENCH_WAREHOUSE') }}}}.", path=str(self.project_dir))
 
     def fingerprint(self) -> str:
-        """A hash of every file dbt reads from the project, to know when it changed.
+        """A hash of what defines the project's build: every file dbt reads (the project,
+        its installed and ``local:`` packages: ``workbench.project_files``), the profile's
+        target and the vars (the project's and the run's).
 
         A run asks several times (plan, graph, each build); the files are re-read only when
-        a file's size or modification time changed since the last hash.
+        a file's size or modification time, or the vars, changed since the last hash.
         """
-        files = sorted(self._project_files())
-        stamp = tuple((str(p), *_size_and_mtime(p)) for p in files)
+        files = project_files(self.project_dir)
+        stamp = (_json(self.vars), *((label, *_size_and_mtime(p)) for label, p in files))
         if stamp != self._fingerprint_stamp:
-            digest = hashlib.sha256(f"{self.target}".encode())   # no paths: a moved project
-            for path in files:                                   # is the same project
-                digest.update(str(path.relative_to(self.project_dir)).encode())
+            self.profile = write_profile(self.project_dir, self.warehouse, self.profile_dir,
+                                         self.target)
+            self._context = _json({
+                "profile": self.profile.key, "vars": self.vars,
+                "project_vars": read_yaml(self.project_dir / "dbt_project.yml").get("vars")})
+            digest = hashlib.sha256(self._context.encode())   # no paths: a moved project
+            for label, path in files:                         # is the same project
+                digest.update(label.encode())
                 digest.update(path.read_bytes())
             self._fingerprint_stamp, self._fingerprint = stamp, digest.hexdigest()
         return self._fingerprint
@@ -79,10 +93,16 @@ class DbtProject:
         fingerprint = self.fingerprint()
         if self._manifest is None or fingerprint != self._manifest_fingerprint:
             started = time.perf_counter()
+            if deps.missing(self.project_dir):      # as `dbt deps` would, by itself
+                deps.ensure_installed(self.project_dir, self._invoke)
+                fingerprint = self.fingerprint()
             result = self._invoke(["parse"])
             if not result.success:
+                hint = (" Give it with [dbt] vars in workbench.toml, wb.run(vars={...}) or "
+                        "workbench run --vars '{...}'." if "Required var" in
+                        str(result.exception) else "")
                 raise ConfigError(f"dbt could not parse {self.project_dir}: "
-                                  f"{result.exception}", path=str(self.project_dir))
+                                  f"{result.exception}{hint}", path=str(self.project_dir))
             self._manifest, self._manifest_fingerprint = result.result, fingerprint
             log.info("parsed dbt project in %.2fs", time.perf_counter() - started)
         return self._manifest
@@ -91,7 +111,7 @@ class DbtProject:
         """Each dbt node's definition key (``definition_keys``), for the current manifest."""
         manifest = self.manifest()
         if self._keys is None or self._keys[0] is not manifest:
-            self._keys = (manifest, definition_keys(manifest, self.target))
+            self._keys = (manifest, definition_keys(manifest, self._context))
         return self._keys[1]
 
     def build(self, select: Sequence[str] = (), *, exact: bool = False,
@@ -113,8 +133,9 @@ class DbtProject:
         if result.result is None or not hasattr(result.result, "results"):
             return [NodeResult("dbt build", "dbt", "error",
                                message=f"dbt failed before building: {result.exception}")]
-        return [_node_result(r) for r in result.result.results
-                if dbt_kind(r.node.resource_type) in _KINDS]
+        database = self.warehouse.stem       # the name dbt-duckdb gives the warehouse
+        return [_unless_elsewhere(_node_result(r), r.node, database)
+                for r in result.result.results if dbt_kind(r.node.resource_type) in _KINDS]
 
     def ls(self, selector: str) -> list[str]:
         """Unique ids of the nodes a dbt selector picks (``marts``, ``tag:x``, ...)."""
@@ -130,11 +151,13 @@ class DbtProject:
     def _invoke(self, args: list[str], *, manifest: Any = None):
         from dbt.cli.main import dbtRunner
 
-        full = [*args, "--project-dir", str(self.project_dir),
-                "--profiles-dir", str(self.project_dir), "--log-path", str(self.log_dir),
+        if self.profile is None:
+            self.fingerprint()              # writes the profile dbt gets
+        full = [*args, "--project-dir", str(self.project_dir), *self.profile.cli_args,
+                "--log-path", str(self.log_dir),
                 "--quiet", "--log-level", "none", "--no-use-colors", "--no-version-check"]
-        if self.target:
-            full += ["--target", self.target]
+        if self.vars:
+            full += ["--vars", _json(self.vars)]    # dbt's CLI reads YAML, and JSON is YAML
         with _invoke_lock:
             previous = os.environ.get("WORKBENCH_WAREHOUSE")
             os.environ["WORKBENCH_WAREHOUSE"] = str(self.warehouse)
@@ -147,26 +170,22 @@ class DbtProject:
                 else:
                     os.environ["WORKBENCH_WAREHOUSE"] = previous
 
-    def _project_files(self):
-        for folder, dirs, files in os.walk(self.project_dir):
-            dirs[:] = [d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".")]
-            for name in files:
-                if not name.startswith("."):
-                    yield Path(folder) / name
 
 
-def definition_keys(manifest: Any, target: str | None = None) -> dict[str, str]:
+def definition_keys(manifest: Any, context: str | None = "") -> dict[str, str]:
     """unique_id -> a hash of everything that defines what a node builds or checks.
 
     A node's key covers its own code and file checksum (a seed's file), the relation it
     writes (schema macros included), its config, a
-    generic test's arguments, the macros it calls (and the macros those call), dbt's
-    version and the target, and the keys of its parents (models, seeds, snapshots and
-    sources). So editing one model changes the key of that model and of everything
-    downstream of it, a macro change reaches its users, and nothing else moves. New *data*
-    is not in the key: the scheduler follows loads through the graph.
+    generic test's arguments, the macros it calls (and the macros those call, in packages
+    too), dbt's version, ``context`` (the profile's target and the vars: a var can change
+    any node, and dbt does not say which) and the keys of its parents (models, seeds,
+    snapshots and sources). A unit test's key covers its fixtures and its model's key. So
+    editing one model changes the key of that model and of everything downstream of it, a
+    macro change reaches its users, and nothing else moves. New *data* is not in the key:
+    the scheduler follows loads through the graph.
     """
-    base = f"{getattr(manifest.metadata, 'dbt_version', '')}\0{target}"
+    base = f"{getattr(manifest.metadata, 'dbt_version', '')}\0{context}"
     macros: dict[str, str] = {}
     keys: dict[str, str] = {}
 
@@ -200,7 +219,12 @@ def definition_keys(manifest: Any, target: str | None = None) -> dict[str, str]:
 
     for uid in manifest.nodes:
         node_key(uid)
-    return {uid: key for uid, key in keys.items() if uid in manifest.nodes}
+    for uid, unit in getattr(manifest, "unit_tests", {}).items():
+        definition = {k: v for k, v in unit.to_dict().items() if k != "created_at"}
+        keys[uid] = _digest(base, "unit_test", _json(definition),
+                            *sorted(node_key(p) for p in unit.depends_on.nodes))
+    return {uid: key for uid, key in keys.items()
+            if uid in manifest.nodes or uid.startswith("unit_test.")}
 
 
 def _digest(*parts: str) -> str:
@@ -271,3 +295,18 @@ def _node_result(result: Any) -> NodeResult:
         seconds=float(result.execution_time or 0.0), message=message or None,
         failures=failures if kind == "test" else None, relation=relation,
         query=compiled)
+
+
+def _unless_elsewhere(result: NodeResult, node: Any, database: str) -> NodeResult:
+    """Say so when dbt wrote the node into another database than the warehouse (a model
+    configured with ``database=`` an attached file): the workbench reads only the
+    warehouse, so ``wb.table()`` and the catalogue will not see it."""
+    written = getattr(node, "database", None)
+    if result.kind == "test" or result.failed or not written or written == database:
+        return result
+    from dataclasses import replace
+
+    note = (f"written to database {written!r}, not the warehouse {database!r} the workbench "
+            f"reads: wb.table() and wb.tables() do not see it (the project or its profile "
+            f"sets database={written!r} for it)")
+    return replace(result, message=f"{result.message}\n{note}" if result.message else note)
