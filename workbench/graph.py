@@ -2,7 +2,10 @@
 
 Edges come from dbt's own ``source()``/``ref()`` (the manifest) and from the inputs that steps
 and actions declare. A step's output is the dbt source ``steps.<output>``, so a dbt model that
-reads it hangs below the step. The graph answers "what is downstream of this source?",
+reads it hangs below the step. A dbt source that nothing of the workbench fills (a table
+another system writes) is an ``external`` node: an input drawn in the graph and lineage,
+never scheduled. dbt's unit tests are ``test`` nodes below the model they test, as dbt
+orders them; disabled nodes are not in the manifest, so never in the graph. The graph answers "what is downstream of this source?",
 "what does this selection mean?" and "what can start now?".
 
 Selection syntax (``wb.run(select=...)``), space-separated terms, united:
@@ -23,7 +26,7 @@ from typing import Any
 from .config import WorkbenchConfig
 from .errors import ConfigError
 
-KINDS = ("source", "seed", "model", "snapshot", "test", "step", "action")
+KINDS = ("source", "external", "seed", "model", "snapshot", "test", "step", "action")
 _DBT_KINDS = ("model", "seed", "snapshot", "test")
 _PLURALS = {"sources": "source", "steps": "step", "actions": "action"}
 
@@ -66,17 +69,23 @@ class Graph:
                 f"steps.{step.output}" if step.output else None)
         ephemeral = {uid for uid, node in manifest.nodes.items()
                      if getattr(node.config, "materialized", None) == "ephemeral"}
-        for uid, node in manifest.nodes.items():
+        dbt_nodes = {**manifest.nodes, **getattr(manifest, "unit_tests", {})}
+        for uid, node in dbt_nodes.items():
             kind = dbt_kind(node.resource_type)
             if kind in _DBT_KINDS and uid not in ephemeral:
                 relation = None if kind == "test" else f"{node.schema}.{node.alias}"
                 nodes[uid] = GraphNode(uid, node.name, kind, relation)
-        # dbt sources are not nodes of their own: the workbench node that fills one takes
-        # its place (a loader for raw.<source>, a step for steps.<output>).
+        # A dbt source filled by the workbench is not a node of its own: the node that
+        # fills it takes its place (a loader for raw.<source>, a step for steps.<output>).
+        # One that nothing here fills is an external input.
         fillers = {(config.raw_schema, s.name): f"source:{s.name}" for s in config.sources}
         fillers |= {("steps", s.output): f"step:{s.name}" for s in config.steps}
-        stand_in = {uid: fillers.get((src.schema, src.identifier or src.name))
+        stand_in = {uid: fillers.get((src.schema, src.identifier or src.name), uid)
                     for uid, src in manifest.sources.items()}
+        for uid, src in manifest.sources.items():
+            if stand_in[uid] == uid:
+                nodes[uid] = GraphNode(uid, f"{src.source_name}.{src.name}", "external",
+                                       f"{src.schema}.{src.identifier or src.name}")
         for parent, kids in manifest.child_map.items():
             parent_id = stand_in.get(parent, parent)
             edges += [(parent_id, kid) for kid in kids if parent_id]
@@ -128,13 +137,16 @@ class Graph:
         downstream of them and the tests of what that covers; else every node.
         """
         if select:
-            return self.select(select, dbt_ls=dbt_ls)
-        if sources is None:
-            return set(self.nodes)
-        chosen = {f"source:{name}" for name in sources}
-        for name in sources:
-            chosen |= self.downstream(f"source:{name}")
-        return chosen | self.tests_of(chosen)
+            chosen = self.select(select, dbt_ls=dbt_ls)
+        elif sources is None:
+            chosen = set(self.nodes)
+        else:
+            chosen = {f"source:{name}" for name in sources}
+            for name in sources:
+                chosen |= self.downstream(f"source:{name}")
+            chosen |= self.tests_of(chosen)
+        # External inputs are never run: what reads them runs against what is there.
+        return {n for n in chosen if self.nodes[n].kind != "external"}
 
     def select(self, expression: str, dbt_ls: Callable[[str], list[str]] | None = None
                ) -> set[str]:
@@ -202,8 +214,10 @@ class Graph:
 
 
 def dbt_kind(resource_type: Any) -> str:
-    """dbt's NodeType as our plain kind string (``"model"``, ``"test"``...)."""
-    return str(getattr(resource_type, "value", resource_type))
+    """dbt's NodeType as our plain kind string (``"model"``, ``"test"``...); a unit test
+    is a ``"test"``: it passes or fails, and gates its model, as a data test does."""
+    kind = str(getattr(resource_type, "value", resource_type))
+    return "test" if kind == "unit_test" else kind
 
 
 def _fold(edges: list[tuple[str, str]], hidden: set[str]) -> list[tuple[str, str]]:
