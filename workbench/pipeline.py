@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from . import ledger
 from .config import WorkbenchConfig
@@ -46,6 +47,7 @@ class RunRequest:
     select: str | None = None                # or a selection (``graph.Graph.select``)
     full_refresh: bool = False               # reload every file, rebuild every table
     trigger: str = "manual"                  # who asked: manual, panel, service, cli...
+    vars: dict[str, Any] | None = field(default=None, hash=False)  # dbt --vars over [dbt] vars
 
     @property
     def label(self) -> str:
@@ -71,7 +73,8 @@ class Pipeline:
         if self._dbt is None:
             self._dbt = DbtProject(self.config.dbt_project, self.config.warehouse,
                                    target=self.config.dbt_target,
-                                   log_dir=self.config.state_dir / "dbt-logs")
+                                   log_dir=self.config.state_dir / "dbt-logs",
+                                   state_dir=self.config.state_dir, vars=self.config.dbt_vars)
         return self._dbt
 
     def graph(self) -> Graph:
@@ -79,6 +82,11 @@ class Pipeline:
         if self._graph is None or self._graph[0] is not manifest:
             self._graph = (manifest, Graph.build(self.config, manifest))
         return self._graph[1]
+
+    def use_vars(self, request: RunRequest) -> None:
+        """dbt's vars for this request: ``[dbt] vars`` with the request's laid over them (a
+        change re-parses the project and rebuilds every dbt node, as vars reach any node)."""
+        self.dbt.vars = {**self.config.dbt_vars, **(request.vars or {})}
 
     # -- the run -------------------------------------------------------------------------------
     def run(self, request: RunRequest, executor: Executor | None = None, *,
@@ -92,6 +100,7 @@ class Pipeline:
         executor = executor or InlineExecutor()
         cancel = cancel or CancelToken()
         emit = Broadcast(listeners)
+        self.use_vars(request)
         executor.warm_up()      # a Prefect server may start meanwhile...
         emit(RunPhase("reading the dbt project"))
         self.graph()            # ...while dbt imports and parses
@@ -173,6 +182,7 @@ class Pipeline:
 
     def plan_run(self, request: RunRequest) -> RunPlan:
         """What ``run(request)`` would do and why, without doing it (``wb.plan()``)."""
+        self.use_vars(request)
         with self.warehouse.writing():
             plan, notes = self.plan(request)
             graph = self.graph()
