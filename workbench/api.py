@@ -57,6 +57,7 @@ class Workbench:
     # -- running -----------------------------------------------------------------------------
     def run(self, sources: Sequence[str] | None = None, select: str | None = None, *,
             full_refresh: bool = False, trigger: str = "manual",
+            vars: dict[str, object] | None = None,
             on_node: Callable[[NodeResult], None] | None = None,
             listeners: Iterable[Listener] = (), cancel: CancelToken | None = None,
             executor: Executor | None = None) -> RunResult:
@@ -66,6 +67,8 @@ class Workbench:
             sources: only these sources, and only the dbt nodes downstream of them.
             select: a selection (``"marts"``, ``"+user_engagement"``, ``"step:*"``).
             full_refresh: reload every file and rebuild every table from scratch.
+            vars: dbt vars for this run, over ``[dbt] vars`` of workbench.toml (dbt's
+                ``--vars``); changed vars rebuild every dbt node.
             on_node: called with each NodeResult as it finishes (progress displays).
             listeners: called with each of the run's progress events
                 (``workbench.progress``: planned, started, finished, up to date).
@@ -77,7 +80,7 @@ class Workbench:
 
         Returns the RunResult; failures are in it, not raised (``raise_for_failures()``).
         """
-        request = self._request(sources, select, full_refresh, trigger)
+        request = self._request(sources, select, full_refresh, trigger, vars)
         listeners = list(listeners)
         on_done = None
         if on_node is None and not listeners:
@@ -97,14 +100,16 @@ class Workbench:
         return result
 
     def plan(self, sources: Sequence[str] | None = None, select: str | None = None, *,
-             full_refresh: bool = False) -> RunPlan:
+             full_refresh: bool = False, vars: dict[str, object] | None = None) -> RunPlan:
         """What ``wb.run(...)`` with the same arguments would do and why, without doing it:
         each selected node, whether it would run, and the reason (new data, its definition
         changed, an upstream change, selected) or "up to date"."""
-        return self.pipeline.plan_run(self._request(sources, select, full_refresh))
+        return self.pipeline.plan_run(self._request(sources, select, full_refresh,
+                                                    vars=vars))
 
     def _request(self, sources: Sequence[str] | str | None, select: str | None,
-                 full_refresh: bool, trigger: str = "manual") -> RunRequest:
+                 full_refresh: bool, trigger: str = "manual",
+                 vars: dict[str, object] | None = None) -> RunRequest:
         """The request, its sources checked: an unknown one fails before any work."""
         from .pipeline import RunRequest
 
@@ -113,7 +118,7 @@ class Workbench:
         for name in sources or ():
             self.config.source(name)
         return RunRequest(tuple(sources) if sources is not None else None, select,
-                          full_refresh, trigger)
+                          full_refresh, trigger, dict(vars) if vars else None)
 
     @property
     def pipeline(self) -> Pipeline:
