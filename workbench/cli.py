@@ -65,17 +65,19 @@ def _workbench(ctx: click.Context):
               help="Only this source and what is downstream of it (repeatable).")
 @click.option("--select", default=None, help="A dbt selection, passed through to dbt build.")
 @click.option("--full-refresh", is_flag=True, help="Reload every file, rebuild every table.")
+@click.option("--vars", "dbt_vars", default=None, callback=lambda c, p, v: _dbt_vars(v),
+              help="dbt vars for this run, YAML or JSON as dbt's --vars: '{key: value}'.")
 @click.option("--dry-run", is_flag=True,
               help="Say what would run and why (new data, changed SQL, ...); do nothing.")
 @click.pass_context
 @_errors_to_exit_codes
 def run(ctx: click.Context, sources: tuple[str, ...], select: str | None,
-        full_refresh: bool, dry_run: bool) -> None:
+        full_refresh: bool, dbt_vars: dict | None, dry_run: bool) -> None:
     """Load what changed, build what is stale, print a summary."""
     wb = _workbench(ctx)
     if dry_run:
         click.echo(repr(wb.plan(sources=list(sources) or None, select=select,
-                                full_refresh=full_refresh)))
+                                full_refresh=full_refresh, vars=dbt_vars)))
         return
     started = time.perf_counter()
     click.echo(f"workbench run in {wb.config.root}")
@@ -108,7 +110,7 @@ def run(ctx: click.Context, sources: tuple[str, ...], select: str | None,
             say("      " + node.message.replace("\n", "\n      "), colour)
 
     with progress or _start_up_lines():
-        result = wb.run(sources=list(sources) or None, select=select,
+        result = wb.run(sources=list(sources) or None, select=select, vars=dbt_vars,
                         full_refresh=full_refresh, on_node=show)
     if passed_tests:
         click.echo(f"  ✓ {len(passed_tests)} dbt tests passed")
@@ -121,6 +123,22 @@ def run(ctx: click.Context, sources: tuple[str, ...], select: str | None,
                                          else t.name for t in marts))
     if not result.ok:
         sys.exit(EXIT_FAILED)
+
+
+def _dbt_vars(text: str | None) -> dict | None:
+    """``--vars`` read as dbt reads it: a YAML (or JSON) mapping."""
+    if not text:
+        return None
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise click.BadParameter(f"not YAML: {error}", param_hint="--vars") from error
+    if not isinstance(value, dict):
+        raise click.BadParameter(f"must be a mapping such as '{{key: value}}', not {text!r}",
+                                 param_hint="--vars")
+    return value
 
 
 def _live_progress(counts: dict[str, int]):
