@@ -62,7 +62,7 @@ def test_lineage_draws_a_box_per_node_and_an_arrow_per_edge_tests_hidden(wb, gra
 
     saved = lineage.save(tmp_path / "lineage.svg")
     assert ET.parse(saved).getroot().tag == f"{SVG}svg"
-    assert "<svg" in lineage._repr_html_() and "tests hidden" in lineage._repr_html_()
+    assert "<svg" in lineage._repr_html_() and "tests counted on" in lineage._repr_html_()
     text = repr(lineage)
     assert text.splitlines()[1].lstrip().startswith("sources:")
     assert "→" in text and "user_engagement" in text

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..graph import Graph
-from . import theme
-from .charts import _kind, esc
+from .charts import _kind
 from .lineage_layout import Layout
-from .lineage_svg import Drawing, layer_label
+from .lineage_script import interactive
+from .lineage_svg import Drawing, TestCount, layer_label
 
 
 class Lineage:
@@ -32,7 +32,8 @@ class Lineage:
             drawn as a badge on the source.
         highlight: a node name; it, everything upstream and everything downstream of it stay
             bright, the rest fades.
-        include_tests: draw dbt tests too (hidden by default: a project has many).
+        include_tests: draw dbt tests too. By default they are not drawn: each model says
+            how many tests it has, and a model whose test failed or warned is marked with it.
     """
 
     def __init__(self, graph: Graph, *, statuses: dict[str, str] | None = None,
@@ -54,7 +55,24 @@ class Lineage:
         self._hidden_tests = sum(n.kind == "test" for n in graph.nodes.values()) \
             if not include_tests else 0
         self._lit_nodes, self._lit_edges = self._lineage_of(highlight)
-        self._layout = Layout(graph, self._ids, self._cyclic, self._edges, self.freshness)
+        self.tests = {} if include_tests else self._tests_of_models()
+        self._layout = Layout(graph, self._ids, self._cyclic, self._edges, self.freshness,
+                              {k: t.label for k, t in self.tests.items()})
+
+    def _tests_of_models(self) -> dict[str, TestCount]:
+        """Each drawn node's dbt tests, and those whose last run failed or warned."""
+        found: dict[str, TestCount] = {}
+        shown = set(self._ids)
+        for key, node in self.graph.nodes.items():
+            if node.kind != "test":
+                continue
+            status = self.statuses.get(node.name)
+            for parent in self.graph.parents[key] & shown:
+                count = found.setdefault(parent, TestCount())
+                count.names.append(node.name)
+                if status in ("error", "fail", "warn"):
+                    count.failing.append((node.name, status))
+        return found
 
     # -- what is emphasised ------------------------------------------------------------------
     def _lineage_of(self, name: str | None) -> tuple[set[str] | None, set[tuple[str, str]]]:
@@ -83,21 +101,21 @@ class Lineage:
         return Drawing(self.graph, self._layout, self._title(), statuses=self.statuses,
                        freshness=self.freshness, highlight=self.highlight,
                        lit_nodes=self._lit_nodes, lit_edges=self._lit_edges,
-                       hidden_tests=self._hidden_tests).svg()
+                       hidden_tests=self._hidden_tests, tests=self.tests).svg()
 
     def _title(self) -> str:
         text = f"Lineage: {len(self._ids)} nodes, {len(self._edges)} edges"
         if self._hidden_tests:
-            text += f", {self._hidden_tests} tests hidden"
+            text += f", {self._hidden_tests} tests counted on their models"
         if self.highlight is not None:
             text += f"; highlight {self.highlight}"
         return text
 
     # -- display -------------------------------------------------------------------------------
     def _repr_html_(self) -> str:
-        return (f'<div class="workbench-lineage"><div style="font:600 13px {theme.SANS};'
-                f'margin:4px 0">{esc(self._title())}</div>'
-                f'<div style="overflow-x:auto">{self.svg}</div></div>')
+        """The SVG with a small script for JupyterLab (pan, zoom, search, click a node to
+        follow it); where scripts do not run, the same SVG, static."""
+        return interactive(self._title(), self.svg)
 
     def __repr__(self) -> str:
         lines = [self._title()]
@@ -107,9 +125,11 @@ class Lineage:
                 if not s.real:
                     continue
                 node = self.graph.nodes[s.key]
+                tests = self.tests.get(s.key)
                 marks = [m for m in (self.statuses.get(node.name),
                                      self.freshness.get(node.name)
-                                     if _kind(node.kind) == "source" else None)
+                                     if _kind(node.kind) == "source" else None,
+                                     tests.label if tests and tests.failing else None)
                          if m and m not in ("success", "fresh")]
                 names.append(node.name + (f" [{', '.join(marks)}]" if marks else ""))
             lines.append(f"{'  ' if i == 0 else '→ '}{layer_label(self.graph, row)}: "

@@ -21,8 +21,10 @@ TEST_H = 24           # a test's box: one line, there are many
 GAP_Y = 12            # between two boxes of a layer
 LANE = 8              # between an edge's virtual point and its neighbours
 GAP_X = 52            # between two columns
-CHAR_W = 7.0          # a 12px semi-bold character, generously
-COL_MIN, COL_MAX = 120, 228
+CHAR_W = 8.4          # a 12px semi-bold character, generously (DejaVu Sans Bold, a
+#                      usual fallback of system-ui, is ~8px wide)
+SMALL_W = 6.2         # a 9.5px character of the second line (kind, test count)
+COL_MIN, COL_MAX = 120, 420     # a column fits its longest name up to COL_MAX
 MARGIN, HEAD = 16, 26
 
 
@@ -44,12 +46,14 @@ class Slot:
 class Layout:
     """The positions of ``ids`` (in dependency order, ``cyclic`` ones last) and ``edges``:
     ``layers`` of slots with their ``y``, each column's ``xs`` and ``widths``, each edge's
-    ``chains`` of slots, and the body's size. ``freshness`` widens sources with a badge."""
+    ``chains`` of slots, and the body's size. ``freshness`` widens sources with a badge,
+    ``notes`` (node id -> text, e.g. "3 tests") a box with that note on its second line."""
 
     def __init__(self, graph: Graph, ids: list[str], cyclic: list[str],
-                 edges: list[tuple[str, str]], freshness: dict[str, str]) -> None:
+                 edges: list[tuple[str, str]], freshness: dict[str, str],
+                 notes: dict[str, str] | None = None) -> None:
         self.graph, self.ids, self.cyclic, self.edges = graph, ids, cyclic, edges
-        self.freshness = freshness
+        self.freshness, self.notes = freshness, notes or {}
         self._build()
 
     def _build(self) -> None:
@@ -70,6 +74,14 @@ class Layout:
         for node in self.ids:                # and what hangs below it (its tests) follows
             if parents[node] & shown and node not in cyclic:
                 layer[node] = max(layer[p] + 1 for p in parents[node] & shown)
+        # Actions come after everything else (the picture reads left to right: sources,
+        # models, then what leaves the warehouse), so no column mixes marts and actions.
+        actions = [n for n in self.ids if nodes[n].kind == "action" and n not in cyclic]
+        others = [layer[n] for n in self.ids if nodes[n].kind != "action"]
+        if actions and others:
+            last = max(others) + 1
+            for node in actions:
+                layer[node] = max(layer[node], last)
         used = {n: i for i, n in enumerate(sorted(set(layer.values())))}   # no empty layer
         layer = {node: used[n] for node, n in layer.items()}
         depth = len(used)
@@ -210,10 +222,9 @@ class Layout:
         if any(c[-1].layer <= c[0].layer for c in self.chains):    # room for cycles' loops
             self.body_height += BOX_H * 1.5
 
-        nodes = self.graph.nodes
         self.widths = []
         for row in self.layers:
-            need = max((self._width_of(nodes[s.key]) for s in row if s.real), default=0)
+            need = max((self._width_of(s.key) for s in row if s.real), default=0)
             self.widths.append(min(COL_MAX, max(COL_MIN, need)))
         self.xs = []
         x = float(MARGIN)
@@ -224,13 +235,18 @@ class Layout:
         if any(c[-1].layer <= c[0].layer for c in self.chains):
             self.body_width += 36
 
-    def _width_of(self, node) -> float:
-        """The width a node's box asks for: its name, or its kind tag beside its badge."""
+    def _width_of(self, key: str) -> float:
+        """The width a node's box asks for: its name and status mark, or its second line
+        (the kind tag beside a source's badge or a model's test count)."""
+        node = self.graph.nodes[key]
         kind = _kind(node.kind)
-        need = len(node.name) * CHAR_W + 34
+        need = len(node.name) * CHAR_W + 11 + 26 + (12 if kind == "action" else 0)
         state = self.freshness.get(node.name) if kind == "source" else None
         if state:
-            need = max(need, 11 + len(kind) * 6 + 10 + badge_width(state) + 6)
+            need = max(need, 11 + len(kind) * SMALL_W + 10 + badge_width(state) + 6)
+        if key in self.notes:
+            need = max(need, 11 + len(kind) * SMALL_W + 14 + len(self.notes[key]) * SMALL_W
+                       + 9 + (12 if kind == "action" else 0))
         return need
 
 

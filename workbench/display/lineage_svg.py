@@ -24,6 +24,27 @@ TINT = 0.12           # a box's fill: its kind's accent, this opaque over the ba
 
 
 @dataclass
+class TestCount:
+    """A node's dbt tests when they are not drawn: their names, and those that failed or
+    warned in the last run (name, status)."""
+
+    names: list[str] = field(default_factory=list)
+    failing: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """``3 tests``, or ``✕ 1 of 3 tests`` when one failed."""
+        total = f"{len(self.names)} test{'s' if len(self.names) != 1 else ''}"
+        return f"✕ {len(self.failing)} of {total}" if self.failing else total
+
+    @property
+    def status(self) -> str | None:
+        """The worst status among the failing tests (error/fail before warn)."""
+        states = {s for _, s in self.failing}
+        return next((s for s in ("error", "fail", "warn") if s in states), None)
+
+
+@dataclass
 class Drawing:
     """What to draw and what to stress: the layout, the last run's ``statuses``, sources'
     ``freshness``, and (with a highlight) the nodes and edges that stay bright."""
@@ -37,6 +58,7 @@ class Drawing:
     lit_nodes: set[str] | None = None
     lit_edges: set[tuple[str, str]] = field(default_factory=set)
     hidden_tests: int = 0
+    tests: dict[str, TestCount] = field(default_factory=dict)
 
     def svg(self) -> str:
         """The picture as a standalone ``<svg>`` document."""
@@ -60,12 +82,23 @@ class Drawing:
         return "".join(out)
 
     def _headings(self) -> list[str]:
+        """Each column's main group (SOURCES, STAGING, MARTS, ...), and the others it holds
+        as a quieter ``+ 1 seed``: one word a column, never a list of groups."""
         out = []
         for row, x, width in zip(self.layout.layers, self.layout.xs, self.layout.widths):
-            label = _clip(layer_label(self.graph, row), int((width + GAP_X * 0.8) / 7.4))
-            out.append(f'<text x="{x + width / 2:.1f}" y="{MARGIN + 10}" text-anchor="middle" '
-                       f'font-size="10.5" letter-spacing="0.6" {theme.fill(theme.MUTED)}>'
-                       f"{esc(label.upper())}</text>")
+            groups = column_groups(self.graph, row)
+            if not groups:
+                continue
+            (main, _), rest = groups[0], groups[1:]
+            room = int((width + GAP_X * 0.8) / 7.4)
+            label = f'<tspan font-weight="600">{esc(_clip(main.upper(), room))}</tspan>'
+            if rest:
+                more = ", ".join(f"{n} {g.rstrip('s') if n == 1 else g}" for g, n in rest)
+                label += (f'<tspan font-size="9.5"> + '
+                          f'{esc(_clip(more, max(room - len(main) - 2, 8)))}</tspan>')
+            out.append(f'<text class="heading" x="{x + width / 2:.1f}" y="{MARGIN + 10}" '
+                       f'text-anchor="middle" font-size="10.5" letter-spacing="0.6" '
+                       f'{theme.fill(theme.MUTED)}>{label}</text>')
         return out
 
     def _edges(self) -> list[str]:
@@ -121,8 +154,11 @@ class Drawing:
         kind = _kind(node.kind)
         accent = theme.KIND.get(kind, theme.KIND["model"])
         status = self.statuses.get(node.name)
-        border = theme.colour(status, theme.FAINT) if status else theme.FAINT
-        stroke_w = 2.0 if status else 1.0
+        tests = self.tests.get(s.key)
+        failing = tests.status if tests else None      # a failed test marks its model
+        border = theme.colour(failing or status, theme.FAINT) if status or failing \
+            else theme.FAINT
+        stroke_w = 2.0 if status or failing else 1.0
         x, y = self.layout.xs[s.layer], s.y - s.height / 2
         w, h = self.layout.widths[s.layer], s.height
         line1 = y + 16 if kind != "test" else y + h / 2 + 4
@@ -159,17 +195,23 @@ class Drawing:
         if kind != "test":      # the dashed border says "test"; one line keeps them small
             parts.append(f'<text x="{x + pad:.1f}" y="{y + 30:.1f}" font-size="9.5" '
                          f'{theme.fill(accent)} letter-spacing="0.4">{esc(kind)}</text>')
+        right = x + w - (20 if kind == "action" else 9)
         if status:
-            parts.append(f'<text x="{x + w - (20 if kind == "action" else 9):.1f}" '
-                         f'y="{line1:.1f}" text-anchor="end" font-size="12" font-weight="700" '
-                         f'{theme.fill(border)}>{esc(STATUS_GLYPHS.get(status, "•"))}</text>')
+            parts.append(f'<text x="{right:.1f}" y="{line1:.1f}" text-anchor="end" '
+                         f'font-size="12" font-weight="700" {theme.fill(border)}>'
+                         f'{esc(STATUS_GLYPHS.get(status, "•"))}</text>')
+        if tests:
+            parts.append(_tests_note(tests, right, y + 30))
         state = self.freshness.get(node.name) if kind == "source" else None
         if state:
             parts.append(_freshness_badge(state, x + w - badge_width(state) - 6, y + 21))
         opacity = f' opacity="{FADED}"' if faded else ""
         return (f'<g class="node" data-id="{esc(s.key)}" data-name="{esc(node.name)}" '
                 f'data-kind="{esc(kind)}"'
-                + (f' data-status="{esc(status)}"' if status else "") + f"{opacity}>"
+                + (f' data-status="{esc(status)}"' if status else "")
+                + (f' data-tests="{len(tests.names)}" data-failing-tests="'
+                   f'{esc(" ".join(n for n, _ in tests.failing))}"' if tests else "")
+                + f"{opacity}>"
                 f"<title>{esc(self._tooltip(s, kind, status, state))}</title>"
                 f"{''.join(shape)}{''.join(parts)}</g>")
 
@@ -182,9 +224,18 @@ class Drawing:
             tip.append(f"last run: {status}")
         if state:
             tip.append(f"freshness: {state}")
-        ins = sorted(self.graph.nodes[p].name for p in self.graph.parents[s.key])
+        ins = sorted(self.graph.nodes[p].name for p in self.graph.parents[s.key]
+                     if self.graph.nodes[p].kind != "test")
         if ins:
             tip.append("inputs: " + ", ".join(ins))
+        tests = self.tests.get(s.key)
+        if tests:
+            failing = dict(tests.failing)
+            tip.append(f"tests ({len(tests.names)}; all drawn with include_tests=True):")
+            tip += [f"  {failing.get(n, 'ok' if status else 'not run')}: {n}"
+                    for n in sorted(tests.names, key=lambda n: (n not in failing, n))[:12]]
+            if len(tests.names) > 12:
+                tip.append(f"  … and {len(tests.names) - 12} more")
         return "\n".join(tip)
 
     def _legend(self) -> tuple[str, float, float]:
@@ -207,7 +258,8 @@ class Drawing:
                          f'{theme.stroke(colour, 2 if status else 1)}/>'
                          + _legend_text(x + 25, label))
             x += 25 + len(label) * 5.8 + 14
-        hidden = (f"{self.hidden_tests} dbt tests hidden (include_tests=True)"
+        hidden = (f"{self.hidden_tests} dbt tests counted on their models; a failed one marks "
+                  f"its model (all drawn with include_tests=True)"
                   if self.hidden_tests else "")
         second = ""
         if self.freshness:
@@ -221,16 +273,25 @@ class Drawing:
         return "".join(items) + second, x, 36 if second else 14
 
 
-def layer_label(graph: Graph, row: list[Slot]) -> str:
-    """A column's heading: the groups of its nodes (sources, staging, marts...)."""
+def column_groups(graph: Graph, row: list[Slot]) -> list[tuple[str, int]]:
+    """The groups of a column's nodes (sources, staging, marts...) and how many of each,
+    the largest first (ties in pipeline order)."""
     counts: dict[str, int] = {}
     for s in row:
         if s.real:
             group = _group(graph.nodes[s.key])
             counts[group] = counts.get(group, 0) + 1
-    ordered = sorted(counts, key=lambda g: (_GROUP_ORDER.index(g)
-                                             if g in _GROUP_ORDER else 99, g))
-    return " · ".join(ordered)
+    return sorted(counts.items(), key=lambda gn: (-gn[1], _GROUP_ORDER.index(gn[0])
+                                                   if gn[0] in _GROUP_ORDER else 99, gn[0]))
+
+
+def layer_label(graph: Graph, row: list[Slot]) -> str:
+    """A column's heading as text: ``marts`` or ``marts + 1 seed``."""
+    groups = column_groups(graph, row)
+    if not groups:
+        return ""
+    rest = ", ".join(f"{n} {g.rstrip('s') if n == 1 else g}" for g, n in groups[1:])
+    return groups[0][0] + (f" + {rest}" if rest else "")
 
 
 def _group(node) -> str:
@@ -270,6 +331,15 @@ def _freshness_badge(state: str, x: float, y: float) -> str:
             f'height="13" rx="6.5" {pill}/><text x="{x + width / 2:.1f}" y="{y + 9.5:.1f}" '
             f'text-anchor="middle" font-size="9" font-weight="600" {theme.fill(colour)}>'
             f"{esc(state)}</text></g>")
+
+
+def _tests_note(tests: TestCount, right: float, y: float) -> str:
+    """A model's test count on its second line, in the failing tests' colour if any."""
+    colour = theme.colour(tests.status) if tests.status else theme.MUTED
+    weight = "700" if tests.status else "400"
+    return (f'<text class="tests" x="{right:.1f}" y="{y:.1f}" text-anchor="end" '
+            f'font-size="9.5" font-weight="{weight}" {theme.fill(colour)}>'
+            f"{esc(tests.label)}</text>")
 
 
 def _legend_text(x: float, text: str) -> str:
