@@ -133,3 +133,28 @@ def test_explorer_pages_sorts_and_filters_in_duckdb(wb):
     explorer.filter("plan", "team")
     assert set(explorer.page_frame["plan"]) <= {"team"}
     assert len(explorer.frame()) == total
+
+
+def test_run_result_shows_failing_rows_up_to_date_nodes_and_cut_text_whole_on_hover():
+    from datetime import datetime
+
+    from workbench.failing_rows import runnable_query
+
+    now = datetime(2026, 1, 1)
+    query = runnable_query('select * from "warehouse"."staging"."stg_invoices" where x',
+                           "warehouse")
+    long = "a message far longer than a table cell has room for, " * 5
+    result = RunResult("r1", now, now, (
+        NodeResult("not_null_x", "test", "fail", message="3 failing row(s)", query=query,
+                   sample=({"invoice_id": 7},)),
+        NodeResult("m", "model", "error", message=long)),
+        up_to_date=(NodeResult("stg_events", "model", "skipped", message="up to date"),))
+    html = result._repr_html_()
+    assert query == 'select * from "staging"."stg_invoices" where x'
+    assert "First failing rows" in html and ">7</td>" in html
+    assert "&quot;warehouse&quot;" not in html
+    assert "…" in html and f'title="{long.strip()}' in html.replace("&#x27;", "'")
+    assert "1 nodes" in html and "up to date" in html
+    assert result.node("stg_events").status == "skipped"
+    assert list(result.node("not_null_x").failing_rows().columns) == ["invoice_id"]
+    assert RunResult("r2", now, now, (), cancelled=True).status == "cancelled"

@@ -78,3 +78,36 @@ def test_plan_follows_the_chosen_source_or_selection(built):
     assert "invoices" in rows and "events" not in rows
     assert all(plan == "up-to-date" for plan, _ in rows.values()), rows
     assert "nothing to do" in panel.status.value
+
+
+def test_the_run_table_tells_up_to_date_and_skipped_from_done_and_counts_tests_alike():
+    """A node found up to date or a source with no new files is "up to date", not "done";
+    the folded dbt-tests line counts each state as the run's result does."""
+    from types import SimpleNamespace
+
+    from workbench import NodeResult
+    from workbench.display.panel_view import _Run, _table
+    from workbench.progress import NodeFinished, NodeUpToDate, RunPhase, RunPlanned
+
+    nodes = {i: SimpleNamespace(name=i.split(":")[1], kind=i.split(":")[0])
+             for i in ("source:events", "source:invoices", "model:stg_events",
+                       "test:t1", "test:t2", "test:t3")}
+    graph = SimpleNamespace(nodes=nodes, order=lambda ids: [i for i in nodes if i in ids])
+    run = _Run("all", None, None, False)
+    run.apply(RunPhase("reading the dbt project"))
+    assert "reading the dbt project" in run.line()        # said while nothing has finished
+    run.apply(RunPlanned(graph, frozenset(nodes)))
+    run.apply(NodeFinished("source:events", NodeResult("events", "source", "success", rows=5)))
+    run.apply(NodeFinished("source:invoices", NodeResult("invoices", "source", "skipped")))
+    run.apply(NodeFinished("test:t1", NodeResult("t1", "test", "success")))
+    run.apply(NodeUpToDate("test:t2"))
+    run.settle(None)
+
+    states = dict(re.findall(r"data-node='([^']+)' data-state='([^']+)'", _table(run)))
+    assert states == {"source:events": "done", "source:invoices": "up-to-date",
+                      "model:stg_events": "up-to-date", "dbt-tests": "done"}
+    assert "1 done, 2 up to date" in _table(run) and "6 of 6 nodes settled" in run.line()
+
+
+def test_the_panel_is_as_wide_as_the_notebook(built_project):
+    assert WorkbenchPanel(Workbench(built_project)).layout.width == "100%"
