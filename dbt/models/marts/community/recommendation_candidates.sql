@@ -3,23 +3,15 @@
 --
 --   try_feature          active users (an event in the last 30 days of data) who never used a
 --                        popular feature (used by at least 30% of active users): the most
---                        popular one they have not tried.
+--                        popular one they have not tried (int_feature_suggestions, built from
+--                        events alone, so a new message does not scan the events again).
 --   unanswered_question  users with a question nobody answered (community_questions): their
 --                        latest one; feature_key is its topic unless that is 'general'.
 --
 -- "Now" is the latest event in the data, never the wall clock, so a rebuild of the same data
 -- gives the same rows, and `period` (that event's month, 'YYYY-MM') lets the action tell this
 -- month's candidates from last month's. Only users with an e-mail address are candidates.
-{% set active_window_days = 30 %}
-{% set popular_share = 0.3 %}
-
-with events as (
-
-    select * from {{ ref('stg_events') }}
-
-),
-
-features as (
+with features as (
 
     select * from {{ ref('features') }}
 
@@ -34,56 +26,14 @@ users as (
 
 as_of as (
 
-    select
-        max(occurred_at)                                as latest_event_at,
-        strftime(max(occurred_at), '%Y-%m')             as period
-    from events
-
-),
-
-active_users as (
-
-    select distinct events.user_id
-    from events
-    cross join as_of
-    where events.occurred_at > as_of.latest_event_at - interval {{ active_window_days }} day
-
-),
-
-used as (
-
-    -- Which features each active user has ever used (not only in the window).
-    select distinct events.user_id, events.feature_key
-    from events
-    join active_users using (user_id)
-
-),
-
-popular as (
-
-    select
-        feature_key,
-        count(*) / (select count(*) from active_users)  as share_of_active_users
-    from used
-    group by feature_key
-    having count(*) >= {{ popular_share }} * (select count(*) from active_users)
+    select strftime(max(occurred_at), '%Y-%m') as period
+    from {{ ref('stg_events') }}
 
 ),
 
 try_feature as (
 
-    select
-        active_users.user_id,
-        popular.feature_key
-    from active_users
-    cross join popular
-    anti join used
-      on used.user_id = active_users.user_id
-     and used.feature_key = popular.feature_key
-    qualify row_number() over (
-        partition by active_users.user_id
-        order by popular.share_of_active_users desc, popular.feature_key
-    ) = 1
+    select user_id, feature_key from {{ ref('int_feature_suggestions') }}
 
 ),
 
