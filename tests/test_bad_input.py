@@ -150,7 +150,7 @@ def test_a_dangling_link_fails_its_source_only_and_everything_else_builds(loaded
     before = len(wb.table("raw.invoices"))
     landing = loaded / "data" / "landing"
     (landing / "invoices" / "2026-11.csv").symlink_to(landing / "invoices" / "gone.csv")
-    write_events(loaded, "2026-11.parquet", [(900001, 1, "search")])
+    write_events(loaded, "2026-11.parquet", [(900001, 1, "alerts")])
 
     result = wb.run()
 

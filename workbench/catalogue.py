@@ -76,6 +76,7 @@ class SourceStatus:
     last_loaded_at: datetime | None
     pending_dbt: bool           # loaded data that dbt has not yet built downstream
     rejected: str | None        # the latest rejected file's reason, if any since
+    bad_rows: int = 0           # rows set aside in _workbench.rejects (on_bad_rows)
 
 
 class StatusReport(Listing):
@@ -110,7 +111,8 @@ def source_status(config, warehouse) -> StatusReport:
             rows=rows.get(source.name),
             last_loaded_at=load.last_loaded_at if load else None,
             pending_dbt=load.pending_dbt if load else False,
-            rejected=load.rejected if load else None))
+            rejected=load.rejected if load else None,
+            bad_rows=load.bad_rows if load else 0))
     return StatusReport(items)
 
 

@@ -13,6 +13,8 @@ table's layout is known in one place and can grow a column without breaking a re
     node_results    one row per node of those runs
     node_state      per dbt node: the definition key it was last built with (see
                     ``transform.definition_keys``), so only what changed rebuilds
+    rejects         rows set aside by a source with ``on_bad_rows = "quarantine"``: file,
+                    line, column, error and the line itself, for the file's current load
 
 Every function takes a DuckDB connection first: a writer's (``Warehouse.connect()``) for
 writes, or a reader's (``Warehouse.reading()``) for reads; the DataFrame reads of run
@@ -38,6 +40,7 @@ SCHEMA = "_workbench"
 FILES, SOURCES, STATE = f"{SCHEMA}.files", f"{SCHEMA}.sources", f"{SCHEMA}.state"
 RUNS, NODES = f"{SCHEMA}.runs", f"{SCHEMA}.node_results"
 NODE_STATE = f"{SCHEMA}.node_state"
+REJECTS = f"{SCHEMA}.rejects"
 RUN_COLUMNS = ("run_id", "trigger", "selection", "status", "started_at", "finished_at",
                "summary")
 NODE_COLUMNS = ("run_id", "name", "kind", "status", "seconds", "rows", "started_at",
@@ -63,6 +66,9 @@ create table if not exists {NODES} (
     finished_at timestamp);
 create table if not exists {NODE_STATE} (
     unique_id varchar primary key, key varchar, built_at timestamp);
+create table if not exists {REJECTS} (
+    source varchar, path varchar, line bigint, column_name varchar, error_type varchar,
+    error varchar, csv_line varchar, run_id varchar, loaded_at timestamp);
 """
 # Columns added after a table's first release: a warehouse from before gains them.
 _ADDED = {NODES: {"finished_at": "timestamp"}}
@@ -162,6 +168,7 @@ class SourceLoads:
     last_loaded_at: datetime | None
     pending_dbt: bool             # loaded data that dbt has not yet built downstream
     rejected: str | None          # the latest rejected file's reason, if rejected since
+    bad_rows: int = 0             # rows set aside in rejects (quarantine) from current files
 
 
 def record_files(con: duckdb.DuckDBPyConnection, source: str, files: Iterable[LandingFile],
@@ -201,6 +208,8 @@ def files_seen(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], tuple[in
 
 def source_loads(con: duckdb.DuckDBPyConnection) -> dict[str, SourceLoads]:
     """Source -> its loads as recorded, for every source with a file record."""
+    bad = (f"coalesce((select count(*) from {REJECTS} r where r.source = l.source), 0)"
+           if _columns(con, REJECTS) else "0")    # a snapshot from before rejects existed
     rows = con.execute(f"""
         with latest as (          -- each file's latest record: loaded, or rejected since
             select source, path, arg_max(status, loaded_at) as status,
@@ -210,10 +219,32 @@ def source_loads(con: duckdb.DuckDBPyConnection) -> dict[str, SourceLoads]:
                count(*) filter (where l.status = 'loaded'),
                max(s.last_loaded_at),
                coalesce(bool_or(s.data_version > s.built_version), false),
-               arg_max(l.message, l.at) filter (where l.status = 'rejected')
+               arg_max(l.message, l.at) filter (where l.status = 'rejected'),
+               {bad}
         from latest l left join {SOURCES} s using (source)
         group by l.source""").fetchall()
     return {row[0]: SourceLoads(*row) for row in rows}
+
+
+# -- rows set aside (quarantine) --------------------------------------------------------------
+def replace_rejects(con: duckdb.DuckDBPyConnection, source: str, path: str, rows: str,
+                    *, run_id: str, loaded_at: datetime) -> int:
+    """The file's rows set aside now replace those of its earlier loads; ``rows`` is a
+    relation with line, column_name, error_type, error and csv_line (DuckDB's reject
+    table, see ``loaders.quarantine``). Returns how many."""
+    forget_rejects(con, source, [path])
+    return con.execute(
+        f"""insert into {REJECTS} (source, path, line, column_name, error_type, error,
+                                   csv_line, run_id, loaded_at)
+            select ?, ?, line, column_name, error_type, error, csv_line, ?, ?
+            from {rows}""", [source, path, run_id, loaded_at]).fetchone()[0]
+
+
+def forget_rejects(con: duckdb.DuckDBPyConnection, source: str, paths: Iterable[str]) -> None:
+    """These files' set-aside rows are gone with them (retracted, or the table rebuilt)."""
+    pairs = [[source, p] for p in paths]
+    if pairs:
+        con.executemany(f"delete from {REJECTS} where source = ? and path = ?", pairs)
 
 
 # -- runs and their nodes ----------------------------------------------------------------------

@@ -23,6 +23,7 @@ from ..config import SourceConfig, WorkbenchConfig
 from ..errors import SourceError
 from ..results import NodeResult
 from ..warehouse import quote
+from . import quarantine
 from .messages import columns_differ, read_failed
 from .read import LINEAGE_COLUMNS, column_types, reader_sql, select_columns
 from .scan import LandingFile, SourceScan, glob_folder
@@ -53,11 +54,14 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
         con.execute(f"create schema if not exists {quote(config.raw_schema)}")
         retracted = _retract(con, table, scan, config, rebuild=rebuild, keep=bool(files))
         types = column_types(con, config.raw_schema, source.name)
-        counts = {}
+        counts, bad = {}, 0
         for current in files:
             counts[current.relative] = _load_file(con, table, view, source, current, types,
                                                   loaded_at, replace_rows=not rebuild,
                                                   config=config)
+            if quarantine.quarantines(source):
+                bad += quarantine.set_aside(con, source, current, run_id=run_id,
+                                            loaded_at=loaded_at)
             types = types or column_types(con, config.raw_schema, source.name)
         for file in files:
             _record(con, source, [file], run_id, loaded_at, rows=counts[file.relative],
@@ -82,9 +86,12 @@ def load_source(con: duckdb.DuckDBPyConnection, config: WorkbenchConfig, scan: S
             + (f" ({sum(retracted.values()):,} rows)" if retracted else "")) if scan.removed else ""
     return NodeResult(source.name, "source", "success", time.perf_counter() - started,
                       rows=total, relation=_relation(config, source),
-                      metrics={"files": len(files), "retracted_files": len(scan.removed)},
+                      metrics={"files": len(files), "retracted_files": len(scan.removed),
+                               "bad_rows": bad},
                       message=f"{len(files)} file(s), {total:,} rows"
-                              + (" (table rebuilt)" if rebuild else "") + gone)
+                              + (" (table rebuilt)" if rebuild else "") + gone
+                              + (f"; {bad:,} bad row(s) set aside in _workbench.rejects"
+                                 if bad else ""))
 
 
 def unchanged(config: WorkbenchConfig, scan: SourceScan) -> NodeResult:
@@ -96,12 +103,14 @@ def unchanged(config: WorkbenchConfig, scan: SourceScan) -> NodeResult:
 def _load_file(con, table: str, view: str, source: SourceConfig, file: LandingFile,
                types: dict[str, str] | None, loaded_at: datetime, *, replace_rows: bool,
                config: WorkbenchConfig) -> int:
-    staged = staged_copy(config, source, file, types)
+    staged = None if quarantine.quarantines(source) else staged_copy(config, source, file,
+                                                                     types)
     if staged is not None:      # read outside the write lock already (see stage.py)
         reading = sniffing = "read_parquet(?)"
         params = [exact_path(str(staged))]
     else:
-        reading, sniffing, params = reader_sql(con, view, source, file, types, config)
+        reader = quarantine.reading(source) if quarantine.quarantines(source) else source
+        reading, sniffing, params = reader_sql(con, view, reader, file, types, config)
     described = con.execute(f"describe select * from {sniffing}", params).fetchall()
     if types is not None:
         _check_columns(source, file, [row[0] for row in described], types, table)
@@ -173,6 +182,7 @@ def _retract(con, table: str, scan: SourceScan, config: WorkbenchConfig, *, rebu
     """Empty the table for a rebuild (drop it when files will recreate it), or delete the
     rows of each file removed from landing; path -> rows retracted."""
     exists = column_types(con, config.raw_schema, scan.source.name) is not None
+    ledger.forget_rejects(con, scan.source.name, [f.relative for f in scan.removed])
     if rebuild:
         con.execute(f"drop table if exists {table}" if keep or not exists
                     else f"delete from {table}")

@@ -25,6 +25,7 @@ _CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
 _JSON_LINE = re.compile(r"in line (\d+)")
 _ANY_LINE = re.compile(r"\b[Ll]ine:?\s+(\d+)")
 _ORIGINAL = re.compile(r"^Original Line: (.*)$", re.MULTILINE)
+_QUOTED = 1000              # a quoted line this long may be DuckDB's cut of a longer one
 _NOISE = ("  file = ", "LINE 1:")      # DuckDB's dialect dump and the SQL we ran
 
 
@@ -124,12 +125,13 @@ def _line(text: str, file: LandingFile) -> int | None:
 
 def _line_holding(path: Path, original: str, reported: int) -> int:
     """The line DuckDB quoted: ``reported`` if it holds that text, else the first that
-    does (an over-long line is reported as line 1)."""
+    does (an over-long line is reported as line 1, and quoted only in part)."""
     wanted, first = original.encode(), None
     try:
         with path.open("rb") as handle:
             for number, line in enumerate(handle, 1):
-                if line.rstrip(b"\r\n") == wanted:
+                line = line.rstrip(b"\r\n")
+                if line == wanted or (len(wanted) >= _QUOTED and line.startswith(wanted)):
                     if number == reported:
                         return number
                     first = first or number

@@ -77,6 +77,8 @@ def stage_source(config: WorkbenchConfig, name: str) -> Staged:
     second finds the copies made and reads nothing again."""
     started = time.perf_counter()
     source = config.source(name)
+    if source.on_bad_rows == "quarantine":      # its rejects are kept by the load itself
+        return Staged(name, (), (), time.perf_counter() - started)
     try:
         with Warehouse(config.warehouse, config.published).reading() as published:
             found = scan(published, config, source)
