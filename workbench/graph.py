@@ -5,8 +5,9 @@ and actions declare. A step's output is the dbt source ``steps.<output>``, so a 
 reads it hangs below the step. A dbt source that nothing of the workbench fills (a table
 another system writes) is an ``external`` node: an input drawn in the graph and lineage,
 never scheduled. dbt's unit tests are ``test`` nodes below the model they test, as dbt
-orders them; disabled nodes are not in the manifest, so never in the graph. The graph answers "what is downstream of this source?",
-"what does this selection mean?" and "what can start now?".
+orders them; disabled nodes are not in the manifest, so never in the graph. The graph
+answers "what is downstream of this source?", "what does this selection mean?" and "what can
+start now?".
 
 Selection syntax (``wb.run(select=...)``), space-separated terms, united:
 
