@@ -219,7 +219,7 @@ def test_served_project_rebuilds_each_sources_marts_while_a_slow_source_loads(
             lines = [json.loads(line) for f in sorted(outbox.glob("*.jsonl"))
                      for line in f.read_text().splitlines()]
             return [m for m in lines if m["campaign"] == "stale-source"]
-        _wait_for(alerts, 120, "no stale alert in the outbox")
+        _wait_for(alerts, DEADLINE, "no stale alert in the outbox")
         assert [(a["email"], a["subject"].split(":")[0]) for a in alerts()] == [
             ("ops@example.com", "[workbench] source users is stale")]
         expected = {"load and build events", "load and build community_messages",

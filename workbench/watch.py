@@ -173,7 +173,8 @@ class LandingWatcher:
     def run(self, stop: threading.Event | None = None) -> None:
         """Watch until ``stop`` (or ``self.stop()``) is set."""
         stop = stop or self._stop
-        self._start_events()
+        if self._observer is None:
+            self._start_events()
         try:
             while not (stop.is_set() or self._stop.is_set()):
                 try:
@@ -196,6 +197,9 @@ class LandingWatcher:
         self._wake.clear()
 
     def start(self) -> LandingWatcher:
+        """Subscribe to events (so ``using_events`` is known on return), then watch in a
+        thread of its own."""
+        self._start_events()
         self._thread = threading.Thread(target=self.run, name="workbench-landing-watcher",
                                         daemon=True)
         self._thread.start()
