@@ -287,3 +287,19 @@ def test_two_workers_on_a_process_pool_run_the_same_deployments(tmp_path, prefec
         for process in reversed(processes):
             _stop(process, signal.SIGINT)
     assert processes[0].returncode == 0, serve_log.read_text()[-4000:]
+
+
+def test_a_load_of_one_source_never_imports_or_parses_dbt(project):
+    """The load deployment's flow run (``select="source:<name>"``) pays no dbt start-up."""
+    done = subprocess.run([PYTHON, "-c", """
+import sys
+from workbench import Workbench
+from workbench.executors import InlineExecutor
+result = Workbench(sys.argv[1]).run(select="source:events", executor=InlineExecutor())
+result.raise_for_failures()
+print(result.node("events").status, result.node("events").rows,
+      sorted(m for m in sys.modules if m == "dbt" or m.startswith("dbt.")))
+""", str(project)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    status, rows, imported = done.stdout.split(maxsplit=2)
+    assert (status, int(rows) > 0, imported.strip()) == ("success", True, "[]")

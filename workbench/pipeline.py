@@ -13,6 +13,7 @@ run and each unit are carried out: inline, or as a Prefect flow and its tasks
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,7 +26,7 @@ from .errors import RunCancelled, SourceError
 from .executors import Executor, InlineExecutor
 from .failing_rows import with_failing_rows
 from .freshness import FreshnessReport, assess
-from .graph import Graph
+from .graph import Graph, GraphNode
 from .progress import Broadcast, CancelToken, Listener, RunPhase, RunPlanned, Work
 from .results import NodeResult, RunResult, utc_now
 from .run_plan import PlannedNode, RunPlan
@@ -37,6 +38,7 @@ from .warehouse import Warehouse, quote
 
 log = logging.getLogger(__name__)
 LOAD_RETRIES = 2          # a load may meet an I/O hiccup; nothing else is worth retrying
+_LOADS_ONLY = re.compile(r"^(source:[^+\s]+|sources)$")    # a selection term of loaders only
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,16 @@ class Pipeline:
             self._graph = (manifest, Graph.build(self.config, manifest))
         return self._graph[1]
 
+    def graph_for(self, request: RunRequest) -> Graph:
+        """The graph a run of ``request`` needs: the sources alone when it selects loaders
+        only (``select="source:events"``), so that a load never imports or parses dbt."""
+        terms = (request.select or "").replace(",", " ").split()
+        if not terms or not all(_LOADS_ONLY.match(term) for term in terms):
+            return self.graph()
+        return Graph({f"source:{s.name}": GraphNode(f"source:{s.name}", s.name, "source",
+                                                    f"{self.config.raw_schema}.{s.name}")
+                      for s in self.config.sources}, ())
+
     def use_vars(self, request: RunRequest) -> None:
         """dbt's vars for this request: ``[dbt] vars`` with the request's laid over them (a
         change re-parses the project and rebuilds every dbt node, as vars reach any node)."""
@@ -103,7 +115,7 @@ class Pipeline:
         self.use_vars(request)
         executor.warm_up()      # a Prefect server may start meanwhile...
         emit(RunPhase("reading the dbt project"))
-        self.graph()            # ...while dbt imports and parses
+        self.graph_for(request)     # ...while dbt imports and parses
         emit(RunPhase("starting the run"))
         return executor.run(request.label, lambda: self._run(request, executor, emit, cancel))
 
@@ -114,7 +126,7 @@ class Pipeline:
         with self.warehouse.writing():
             emit(RunPhase("planning: what changed"))
             plan, notes = self.plan(request)
-            graph = self.graph()
+            graph = self.graph_for(request)
             emit(RunPlanned(graph, plan.selected))
             names = [graph.nodes[n].name for n in graph.order(plan.selected)
                      if graph.nodes[n].kind == "source"]
@@ -159,8 +171,7 @@ class Pipeline:
     def plan(self, request: RunRequest) -> tuple[Plan, list[str]]:
         """The nodes this run may touch, what is already stale, and which dbt nodes' own
         definitions changed since they were last built. Call inside ``writing()``."""
-        graph = self.graph()
-        keys = self.dbt.definition_keys()
+        graph = self.graph_for(request)
         with self.warehouse.connect() as con:
             for schema in (self.config.raw_schema, STEPS_SCHEMA):
                 con.execute(f"create schema if not exists {quote(schema)}")
@@ -168,6 +179,7 @@ class Pipeline:
             stale = ledger.stale_sources(con)
         selected = graph.selection(request.sources, request.select, dbt_ls=self.dbt.ls)
         dbt_nodes = [i for i in graph.order(selected) if graph.nodes[i].is_dbt]
+        keys = self.dbt.definition_keys() if dbt_nodes else {}
         if request.full_refresh:
             changed = {i: "full refresh" for i in dbt_nodes}
         else:
@@ -185,7 +197,7 @@ class Pipeline:
         self.use_vars(request)
         with self.warehouse.writing():
             plan, notes = self.plan(request)
-            graph = self.graph()
+            graph = self.graph_for(request)
             scans = self.units.scan([graph.nodes[i].name for i in graph.order(plan.selected)
                                      if graph.nodes[i].kind == "source"],
                                     full_refresh=request.full_refresh)
@@ -219,7 +231,7 @@ class Pipeline:
 
         ``outcomes``: node id -> result, in the order the nodes finished."""
         notes = list(notes)
-        graph = self.graph()
+        graph = self.graph_for(request)
         nodes = list(outcomes.values())
         worked = [n for n in nodes if n.status != "skipped" or n.kind != "source"]
         with self.warehouse.connect() as con:
@@ -253,8 +265,8 @@ class Pipeline:
                           if d in plan.selected}
             if not downstream & failed:
                 ledger.mark_built(con, node.name)
-        keys = self.dbt.definition_keys()
         dbt = [i for i in outcomes if graph.nodes[i].is_dbt]
+        keys = self.dbt.definition_keys() if dbt else {}
         built = {i: keys[i] for i in dbt if i in keys
                  and outcomes[i].status in ("success", "warn")}
         ledger.record_built(con, built, utc_now())
