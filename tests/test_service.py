@@ -1,10 +1,11 @@
 """``workbench serve``: files arrive, sources load, each source's downstream is rebuilt.
 
 End to end, with nothing faked: a real Prefect server on 127.0.0.1 (started by the test, its
-own home and database), the project built once by ``workbench run`` in a subprocess, then
-``serve`` in another subprocess. The test drops new landing files the way a person would and
-waits, reading only the published warehouse, until the marts show them. Every process is
-stopped whatever happens.
+own home and database). The warm path serves in a thread of the test process, as
+``wb.serve(stop=...)`` would in a notebook; the work-pool path runs ``workbench serve
+--pool`` and two ``prefect worker`` processes. The tests drop new landing files the way a
+person would and wait, reading only the published warehouse, until the marts show them.
+Every process and thread is stopped whatever happens.
 """
 
 from __future__ import annotations

@@ -24,12 +24,16 @@ One long-lived process (``serve``) that
 
 * serves them (a Prefect ``Runner`` in this process; each flow run is a subprocess), or, with
   ``pool``, registers them on a process work pool for ``prefect worker`` processes to run;
-* watches ``data/landing/`` (``watch.LandingWatcher``) and emits ``workbench.file.arrived``
-  once per complete new or changed file;
+* watches ``data/landing/`` (``watch.LandingWatcher``: file-system events, polling as the
+  fallback), merges each source's arrivals into batches (``batches``) and emits one
+  ``workbench.file.arrived`` per batch. Without a pool the load and build deployments carry
+  no triggers: the serve process runs each batch itself as the ``workbench-arrival`` flow
+  (stage, load, build downstream) in its warm project (``warm``: dbt parsed once);
 * keeps its record, ``.workbench/service.json`` (``record.py``), for ``workbench status``.
 
 One module per job: ``events`` (names, resources, emitting), ``flows``, ``deploy``
-(deployments, names, tags), ``server`` (a Prefect server process), ``shared`` and
+(deployments, names, tags), ``batches`` (arrivals merged, a thread per source), ``warm``
+(the serve process's Workbench), ``server`` (a Prefect server process), ``shared`` and
 ``supervisor`` (the shared local server), ``record`` (service.json),
 ``loop`` (the serve loop) and ``status`` (what the server is doing, for ``wb.server()``).
 Importing this package imports no Prefect: only ``flows`` does, and it is imported once
