@@ -136,17 +136,17 @@ def record_built(con: duckdb.DuckDBPyConnection, keys: dict[str, str],
                  built_at: datetime) -> None:
     """These dbt nodes are now built (or tested) with these definition keys."""
     if keys:
-        con.executemany(f"""insert into {NODE_STATE} (unique_id, key, built_at)
-                            values (?, ?, ?) on conflict (unique_id) do update
-                            set key = excluded.key, built_at = excluded.built_at""",
-                        [[uid, key, built_at] for uid, key in keys.items()])
+        values, params = _values([[uid, key, built_at] for uid, key in keys.items()])
+        con.execute(f"""insert into {NODE_STATE} (unique_id, key, built_at)
+                        values {values} on conflict (unique_id) do update
+                        set key = excluded.key, built_at = excluded.built_at""", params)
 
 
 def forget_built(con: duckdb.DuckDBPyConnection, unique_ids: Iterable[str]) -> None:
     """These dbt nodes failed or did not run: the next run builds them again."""
     ids = list(unique_ids)
     if ids:
-        con.executemany(f"delete from {NODE_STATE} where unique_id = ?", [[i] for i in ids])
+        con.execute(f"delete from {NODE_STATE} where list_contains(?, unique_id)", [ids])
 
 
 # -- files -------------------------------------------------------------------------------------
@@ -257,12 +257,13 @@ def record_run(con: duckdb.DuckDBPyConnection, result: RunResult) -> None:
         [result.run_id, result.trigger, result.selection, result.started_at,
          result.finished_at, result.status, result.summary()])
     if result.nodes:
-        con.executemany(
-            f"""insert into {NODES} (run_id, name, kind, status, seconds, rows, failures,
-                                     message, started_at, finished_at)
-                values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        values, params = _values(
             [[result.run_id, n.name, n.kind, n.status, n.seconds, n.rows, n.failures,
               n.message, n.started_at, n.finished_at] for n in result.nodes])
+        con.execute(
+            f"""insert into {NODES} (run_id, name, kind, status, seconds, rows, failures,
+                                     message, started_at, finished_at)
+                values {values}""", params)
 
 
 def last_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -330,6 +331,13 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -
     connection (a relation, say) while a result is left unfinished."""
     rows = con.execute(sql, params or []).fetchall()
     return rows[0] if rows else None
+
+
+def _values(rows: list[list]) -> tuple[str, list]:
+    """Rows as one multi-row VALUES list and its parameters: DuckDB's executemany runs one
+    statement per row (measured: ~4 ms a row, 0.4 s for a 100-node build's state)."""
+    row = f"({', '.join('?' * len(rows[0]))})"
+    return ", ".join([row] * len(rows)), [value for r in rows for value in r]
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
