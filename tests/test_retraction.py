@@ -22,7 +22,7 @@ def loaded(built_project, tmp_path) -> Path:
 def test_removing_a_file_retracts_its_rows_and_rebuilds_downstream(loaded):
     wb = Workbench(loaded)
     before = len(wb.table("raw.events"))
-    usage_before = wb.table("daily_feature_usage")
+    usage_before = wb.table("feature_usage")
     extra = write_events(loaded, "2026-11.parquet", [(900001, 1, "alerts"),
                                                      (900002, 2, "alerts")])
     wb.run(sources=["events"]).raise_for_failures()
@@ -35,8 +35,8 @@ def test_removing_a_file_retracts_its_rows_and_rebuilds_downstream(loaded):
     assert node.status == "success" and "1 removed file(s) retracted (2 rows)" in node.message
     events = wb.table("raw.events")
     assert len(events) == before and "events/2026-11.parquet" not in set(events._source_file)
-    assert result.node("daily_feature_usage").status == "success"     # rebuilt downstream
-    assert len(wb.table("daily_feature_usage")) == len(usage_before)
+    assert result.node("feature_usage").status == "success"     # rebuilt downstream
+    assert wb.table("feature_usage").equals(usage_before)
     assert wb.run().node("events").status == "skipped"               # retracted once
 
 
