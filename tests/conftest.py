@@ -33,7 +33,12 @@ def _stop_the_sessions_shared_server(home: Path = Path(os.environ["PREFECT_HOME"
 
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.update({"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                   "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
+                   "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+                   # As workbench.environment does: never a temporary server of Prefect's own.
+                   "PREFECT_SERVER_EPHEMERAL_ENABLED": "false"})
+# Every process the session starts inherits this marker, so that the session's end can find
+# the servers it left (leftovers.py). Per process: an xdist worker marks its own.
+os.environ["WORKBENCH_TEST_SESSION"] = f"{os.getpid()}-{os.urandom(4).hex()}"
 
 import pytest  # noqa: E402
 
@@ -84,3 +89,36 @@ def built_project(tmp_path_factory) -> Path:
     root = make_project(tmp_path_factory.mktemp("built") / "project")
     Workbench(root).run().raise_for_failures()
     return root
+
+
+LEFTOVER_DEADLINE = 120.0   # seconds for servers being stopped to exit on a busy machine
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No Prefect server outlives the session: stop the session's shared server, wait for
+    every server process the session started to exit, kill and name those that do not, and
+    fail the session for them."""
+    from leftovers import kill, wait_until_gone
+
+    from workbench.service import shared
+
+    home = Path(os.environ["PREFECT_HOME"])
+    try:
+        shared.stop(home)
+    except Exception as error:          # reported below with what it left
+        print(f"\nthe session's shared Prefect server did not stop: {error}")
+    left = wait_until_gone(LEFTOVER_DEADLINE, marker=os.environ["WORKBENCH_TEST_SESSION"])
+    left += [p for p in wait_until_gone(0, home=home) if p not in left]
+    if not left:
+        return
+    kill(left)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"{len(left)} Prefect server process(es) left running by the tests (killed now):",
+             *(f"  {process}" for process in left)]
+    if reporter is not None:
+        reporter.write_sep("=", "leftover servers", red=True)
+        reporter.write_line("\n".join(lines))
+    else:
+        print("\n".join(lines))
+    if session.exitstatus == 0:
+        session.exitstatus = 1

@@ -21,9 +21,10 @@ QUIET = {
     # Prefect's INFO lines ("Created task run ...") drown a notebook; we report progress
     # ourselves. Set PREFECT_LOGGING_LEVEL=INFO to see them.
     "PREFECT_LOGGING_LEVEL": "WARNING",
-    # Should anything reach Prefect outside a run (runs use the shared server), Prefect's
-    # own temporary server can be slow to start on a busy 2-core machine.
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    # Runs report to PREFECT_API_URL or the project's shared server (service/shared.py),
+    # never to a temporary server Prefect would start by itself, one per process, that a
+    # kill or a slow start leaves running: anything reaching Prefect outside a run fails.
+    "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
 }
 
 

@@ -2,6 +2,11 @@
 
 Run by the supervisor of a Prefect home's shared server (``supervisor.py``, found through
 ``shared.py``), and by the tests and benchmarks that want a server of their own.
+
+A server this class starts is stopped by whoever started it, whatever happens to the start:
+a start that times out, fails, or is interrupted (Ctrl-C, a signal turned into an exception)
+stops the process before the exception leaves ``start()``. The server stays in its starter's
+process group, so killing a supervisor's group (``shared``) takes its server with it.
 """
 
 from __future__ import annotations
@@ -47,8 +52,6 @@ class LocalPrefectServer:
             ServiceError: the server exited, or did not answer within ``timeout`` seconds
                 (it is stopped); ``log`` names its log file.
         """
-        import httpx
-
         self.home.mkdir(parents=True, exist_ok=True)
         port = free_port()
         self.port = port
@@ -63,7 +66,16 @@ class LocalPrefectServer:
                 [*command, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                 env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{port}/api"
-        deadline = time.monotonic() + timeout
+        try:
+            return self._wait_until_ready(timeout, logged_before)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_until_ready(self, timeout: float, logged_before: int) -> str:
+        import httpx
+
+        port, deadline = self.port, time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
                 if port_in_use(self.log, logged_before):
@@ -78,13 +90,13 @@ class LocalPrefectServer:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                self.stop()
-                raise ServiceError(f"prefect server did not answer in {timeout:.0f}s; see "
-                                   f"{self.log}", log=self.log)
+                raise ServiceError(f"prefect server did not answer in {timeout:g}s and was "
+                                   f"stopped; see {self.log}", log=self.log)
             time.sleep(0.3)
 
     def stop(self) -> None:
-        """Terminate the server (killed if it has not stopped within 20 seconds)."""
+        """Terminate the server (killed if it has not stopped within 20 seconds); reaped, so
+        no zombie is left either."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()
@@ -92,7 +104,7 @@ class LocalPrefectServer:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.wait(timeout=10)
+            self.process.wait()
 
 
 def free_port() -> int:

@@ -42,6 +42,7 @@ RECORD = "workbench-server.json"
 LOCK = "workbench-server.lock"
 LOG = "server.log"                  # the supervisor's and the server's output, one start
 START_TIMEOUT = 300.0               # seconds: a first start migrates the database
+TIMEOUT_VARIABLE = "WORKBENCH_SERVER_START_TIMEOUT"    # seconds, for a slower machine
 ANSWER_GRACE = 30.0                 # seconds a live but silent server gets before it is stale
 STOP_TIMEOUT = 60.0                 # seconds a stop waits before it kills
 DEFAULT_IDLE = timedelta(hours=2)
@@ -153,7 +154,7 @@ def answers(url: str, timeout: float = 3.0) -> bool:
 
 
 def ensure(where: Path | None = None, *, idle_seconds: float | None = None,
-           timeout: float = START_TIMEOUT) -> SharedServer:
+           timeout: float | None = None) -> SharedServer:
     """The home's shared server: found, or started in the background and waited for.
 
     Args:
@@ -161,14 +162,16 @@ def ensure(where: Path | None = None, *, idle_seconds: float | None = None,
         idle_seconds: for a server started now, stop after this long without a flow run
             (0: never). Default: ``WORKBENCH_SERVER_IDLE``, else the ``[service]
             server_idle`` of the project whose ``.workbench/prefect`` this home is, else 2h.
-        timeout: seconds to wait for a new server to answer.
+        timeout: seconds to wait for a new server to answer; default
+            ``WORKBENCH_SERVER_START_TIMEOUT``, else 300.
 
     Raises:
-        ServiceError: the server did not start (port in use, exited, no answer in time);
-            ``log`` names its log file.
+        ServiceError: the server did not start (port in use, exited, no answer in time),
+            and every process of that start was stopped; ``log`` names its log file.
     """
     global _phase
     where = where or home()
+    timeout = _start_timeout() if timeout is None else timeout
     where.mkdir(parents=True, exist_ok=True)
     if (found := find(where)) is not None:     # the everyday case: no lock, one request
         _touch(found)
@@ -224,6 +227,19 @@ def _start(where: Path, idle_seconds: float, timeout: float) -> SharedServer:
                                    stderr=subprocess.STDOUT, start_new_session=True,
                                    cwd=str(where))
     _children[process.pid] = process
+    try:
+        return _wait_for_record(where, process, timeout)
+    except BaseException:
+        # A start that failed or was interrupted leaves nothing: the supervisor stops its
+        # server on SIGTERM, and whatever is left of its process group is killed.
+        _terminate(process.pid, timeout=STOP_TIMEOUT)
+        _kill_group(process.pid)
+        remove(where, process.pid)
+        raise
+
+
+def _wait_for_record(where: Path, process: subprocess.Popen, timeout: float) -> SharedServer:
+    log = where / LOG
     deadline = time.monotonic() + timeout
     while True:
         record = read(where)
@@ -233,10 +249,19 @@ def _start(where: Path, idle_seconds: float, timeout: float) -> SharedServer:
             raise _error(f"the local Prefect server (home {where}) did not start: "
                          f"{_reason(log)}; see {log}", log=log)
         if time.monotonic() > deadline:
-            _terminate(process.pid, timeout=STOP_TIMEOUT)
             raise _error(f"the local Prefect server (home {where}) did not answer within "
-                         f"{timeout:.0f}s and was stopped; see {log}", log=log)
+                         f"{timeout:g}s and was stopped (set {TIMEOUT_VARIABLE} to wait "
+                         f"longer on a busy machine); see {log}", log=log)
         time.sleep(0.2)
+
+
+def _kill_group(leader: int) -> None:
+    """SIGKILL what is left of the process group ``leader`` led (a supervisor's: it and its
+    server); nothing when the group is gone."""
+    try:
+        os.killpg(leader, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def _stop(record: SharedServer, timeout: float = STOP_TIMEOUT) -> None:
@@ -295,6 +320,14 @@ def _touch(server: SharedServer) -> None:
         os.utime(server.home / RECORD)
     except OSError:
         pass
+
+
+def _start_timeout() -> float:
+    text = os.environ.get(TIMEOUT_VARIABLE)
+    try:
+        return float(text) if text else START_TIMEOUT
+    except ValueError:
+        raise _error(f"{TIMEOUT_VARIABLE}={text!r} is not a number of seconds") from None
 
 
 def _idle(where: Path, idle_seconds: float | None) -> float:
