@@ -40,7 +40,8 @@ def test_ensure_twice_keeps_tables_and_rows(con):
     assert ledger.get_state(con, "dbt_fingerprint") == "abc"
     tables = {t for t, in con.execute("select table_name from information_schema.tables "
                                        "where table_schema = ?", [ledger.SCHEMA]).fetchall()}
-    assert tables == {"files", "sources", "state", "runs", "node_results", "node_state"}
+    assert tables == {"files", "sources", "state", "runs", "node_results", "node_state",
+                      "rejects"}
 
 
 def test_state_round_trip_and_overwrite(con):
