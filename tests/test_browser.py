@@ -269,3 +269,132 @@ def test_quickstart_runs_in_jupyterlab_and_the_panel_runs_all(lab: Lab) -> None:
             if console:
                 (ARTIFACTS / "browser-console.log").write_text("\n".join(console))
             browser.close()
+
+
+# -- the notebook's face in both themes ---------------------------------------------------------
+FACE = "notebooks/face.ipynb"
+FACE_CELLS = [
+    "from workbench import Workbench\nwb = Workbench()",
+    'wb.explore("events")',
+    "g = wb.graph()\nfailed = next(n.name for n in g.nodes.values()\n"
+    "              if n.kind == 'test' and 'stg_invoices' in n.name)\n"
+    "from workbench.display.lineage import Lineage\n"
+    "Lineage(g, statuses={**{n.name: 'success' for n in g.nodes.values()}, failed: 'fail'})",
+    "from datetime import datetime\nfrom workbench.results import NodeResult, RunResult\n"
+    "t0 = datetime(2026, 1, 1)\nRunResult('failing', t0, t0, (NodeResult('stg_invoices', "
+    "'model', 'error', 0.4, message='Binder Error: column amount_cents not found ' * 5, "
+    "relation='staging.stg_invoices'),))",
+    "from workbench.display.panel import panel\npanel(wb)",
+]
+# What a person would call broken, measured: a box narrower than its name (HTML names whose
+# text overflows, SVG node texts outside their box or on top of each other), anything of ours
+# wider than the notebook, and a widget printed as its repr.
+_BROKEN = """() => {
+  const out = [];
+  const notebook = document.querySelector('.jp-NotebookPanel .jp-Notebook').getBoundingClientRect();
+  for (const el of document.querySelectorAll('.workbench-explorer, div.workbench-lineage, .workbench-panel, .jp-OutputArea-output')) {
+    const r = el.getBoundingClientRect();
+    if (r.width && r.right > notebook.right + 1) out.push(`wider than the notebook: ${el.className} ${r.right} > ${notebook.right}`);
+  }
+  for (const el of document.querySelectorAll('.wb-grid-names th, .workbench-panel td.workbench-name, .workbench-node-row td:first-child'))
+    if (el.scrollWidth > el.clientWidth + 1) out.push(`name overflows: ${el.textContent}`);
+  for (const g of document.querySelectorAll('svg.workbench-lineage g.node')) {
+    const box = g.querySelector('rect, path').getBBox();
+    const texts = [...g.querySelectorAll('text')].map(t => t.getBBox());
+    if (texts.some(b => b.x < box.x || b.x + b.width > box.x + box.width + 0.5)) out.push(`out of its box: ${g.dataset.name}`);
+    for (let i = 0; i < texts.length; i++) for (let j = i + 1; j < texts.length; j++) {
+      const a = texts[i], c = texts[j];
+      if (a.x < c.x + c.width && c.x < a.x + a.width && a.y < c.y + c.height && c.y < a.y + a.height) out.push(`texts overlap: ${g.dataset.name}`);
+    }
+  }
+  for (const el of document.querySelectorAll('.jp-OutputArea-output'))
+    if (/^\\s*(VBox|HBox|Tab|Accordion|Grid|FloatProgress|Output)\\(/.test(el.textContent)) out.push(`a widget shown as its repr: ${el.textContent.slice(0, 80)}`);
+  return out;
+}"""
+# Text colour of the grid's cells and the page's background, as 0..1 luminance.
+_LUMINANCE = """(selector) => {
+  const lum = (c) => { const [r, g, b] = c.match(/[\\d.]+/g).map(Number); return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255; };
+  const el = document.querySelector(selector);
+  return lum(getComputedStyle(el).color);
+}"""
+
+
+def _set_theme(lab: Lab, name: str) -> None:
+    body = json.dumps({"raw": json.dumps({"theme": name})}).encode()
+    request = urllib.request.Request(
+        f"{lab.url}/lab/api/settings/@jupyterlab/apputils-extension:themes", data=body,
+        method="PUT", headers={"Authorization": f"token {lab.token}",
+                               "Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def test_explorer_lineage_panel_and_a_failure_look_right_in_light_and_dark(lab: Lab) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from workbench import Workbench
+
+    Workbench(lab.project).run().raise_for_failures()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in FACE_CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
+    nbformat.write(nb, lab.project / FACE)
+    with duckdb.connect(str(lab.project / "data" / "warehouse.published.duckdb"),
+                        read_only=True) as con:
+        total, notebooks = con.execute(
+            "select count(*), count(*) filter (where feature ilike '%notebooks%') "
+            "from raw.events").fetchone()
+    last = (notebooks - 1) // 25 * 25
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                             args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        try:
+            for theme_name, dark in (("JupyterLab Light", False), ("JupyterLab Dark", True)):
+                _set_theme(lab, theme_name)
+                page.goto(f"{lab.url}/lab/tree/{FACE}?token={lab.token}")
+                page.wait_for_function(_KERNEL_READY, timeout=120_000, polling=250)
+                page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+                page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+                page.wait_for_function(_ALL_EXECUTED, timeout=120_000, polling=500)
+                errors = page.locator('.jp-OutputArea-output'
+                                      '[data-mime-type="application/vnd.jupyter.error"]')
+                assert errors.count() == 0, errors.first.inner_text()[:2000]
+                grid = page.locator(".workbench-explorer .wb-grid")
+                grid.wait_for(state="visible", timeout=60_000)
+                count = grid.locator(".wb-grid-count")
+                assert count.inner_text() == f"rows 1–25 of {total:,}"
+                grid.locator('input.wb-grid-filter[data-column="feature"]').fill("notebooks")
+                grid.locator('input.wb-grid-filter[data-column="feature"]').press("Enter")
+                page.wait_for_function(
+                    "(t) => document.querySelector('.wb-grid-count').textContent === t",
+                    arg=f"rows 1–25 of {notebooks:,} (filtered from {total:,})", timeout=30_000)
+                grid.locator(".wb-grid-last").click()
+                page.wait_for_function(
+                    "(t) => document.querySelector('.wb-grid-count').textContent.startsWith(t)",
+                    arg=f"rows {last + 1}–{notebooks} of {notebooks}", timeout=30_000)
+                assert grid.locator("tbody tr").count() == notebooks - last
+
+                lineage = page.locator("div.workbench-lineage")
+                assert lineage.locator(".workbench-lineage-tools").is_visible(), \
+                    "the lineage's script did not run"
+                failed = lineage.locator('g.node[data-name="stg_invoices"]')
+                assert failed.get_attribute("data-failing-tests"), "the failed test is hidden"
+                failed.click()
+                assert "up- and downstream" in lineage.locator(".wb-found").inner_text()
+                assert "error" in page.locator(".jp-OutputArea-output", has_text="Binder Error")\
+                    .first.inner_text()
+                page.locator(".workbench-panel").wait_for(state="visible", timeout=60_000)
+
+                broken = page.evaluate(_BROKEN)
+                assert not broken, f"{theme_name}: {broken}"
+                ink = page.evaluate(_LUMINANCE, ".wb-grid-table td")
+                assert (ink > 0.6) if dark else (ink < 0.4), f"{theme_name}: grid text {ink}"
+                suffix = "dark" if dark else "light"
+                grid.screenshot(path=ARTIFACTS / f"explorer-{suffix}.png")
+                lineage.screenshot(path=ARTIFACTS / f"lineage-{suffix}.png")
+                page.screenshot(path=ARTIFACTS / f"face-{suffix}.png", full_page=True)
+        except Exception:
+            page.screenshot(path=ARTIFACTS / "failure.png", full_page=True)
+            raise
+        finally:
+            browser.close()

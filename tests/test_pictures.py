@@ -163,3 +163,15 @@ def test_gantt_is_bounded_and_draws_nodes_that_never_started():
     svg = gantt(nodes, limit=60)
     assert len(groups(svg, "bar")) == 60 and "… and 41 more" in svg
     assert len(groups(gantt(nodes[-3:]), "bar")) == 3
+
+
+def test_the_readme_pictures_exist():
+    """The README's screenshots are copied from tests/artifacts by hand after the browser
+    test (explorer-dark.png -> docs/explorer.png, lineage-light.png -> docs/lineage.png)."""
+    from pathlib import Path
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    links = re.findall(r"\]\((docs/[^)]+\.png)\)", (root / "README.md").read_text())
+    assert "docs/explorer.png" in links and "docs/lineage.png" in links
+    assert all((root / link).is_file() for link in links), links

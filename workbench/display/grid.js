@@ -14,8 +14,8 @@ function render({ model, el: root }) {
   const bar = el("div", "wb-grid-bar");
   const count = el("span", "wb-grid-count");
   const buttons = {};
-  for (const [key, label, title] of [["first", "⏮", "first page"], ["prev", "◀", "previous page"],
-                                     ["next", "▶", "next page"], ["last", "⏭", "last page"]]) {
+  for (const [key, label, title] of [["first", "«", "first page"], ["prev", "‹", "previous page"],
+                                     ["next", "›", "next page"], ["last", "»", "last page"]]) {
     buttons[key] = el("button", `wb-grid-${key}`, label);
     buttons[key].title = title;
   }
@@ -60,15 +60,19 @@ function render({ model, el: root }) {
       names.append(th);
       const cell = el("th");
       const input = el("input", "wb-grid-filter");
-      input.type = "search";
+      input.type = "text";
       input.placeholder = "contains…";
       input.value = model.get("filters")[column.name] || "";
       input.dataset.column = column.name;
-      input.onchange = () => {
+      // applied on Enter or when the box loses focus, not on every key: each is a query
+      const apply = () => {
+        if ((model.get("filters")[column.name] || "") === input.value) return;
         model.set("filters", { ...model.get("filters"), [column.name]: input.value });
         model.set("offset", 0);
         model.save_changes();
       };
+      input.onchange = apply;
+      input.onkeydown = (e) => { if (e.key === "Enter") apply(); };
       cell.append(input);
       filters.append(cell);
     }
