@@ -20,6 +20,7 @@ from nbclient import NotebookClient
 from workbench import Workbench
 from workbench.explore import ColumnNotFoundError, page, profile, table_info
 from workbench.report import ReportFailed, ReportResult, parse_parameters, run_report
+from workbench.warehouse import READER_CONFIG
 
 
 def new_notebook(*cells: str | nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -94,9 +95,10 @@ def reader(built_project: Path):
 
 @pytest.fixture
 def direct(built_project: Path):
-    """An independent read-only connection to the same published snapshot."""
+    """An independent read-only connection to the same published snapshot (with the
+    readers' settings: DuckDB refuses a second configuration of one file in a process)."""
     con = duckdb.connect(os.path.realpath(Workbench(built_project).config.published),
-                         read_only=True)
+                         read_only=True, config=READER_CONFIG)
     yield con
     con.close()
 
