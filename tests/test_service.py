@@ -291,12 +291,12 @@ def test_two_workers_on_a_process_pool_run_the_same_deployments(tmp_path, prefec
 
 
 def test_a_load_of_one_source_never_imports_or_parses_dbt(project):
-    """The load deployment's flow run (``select="source:<name>"``) pays no dbt start-up."""
+    """The load deployment's flow run (``select="loader:<name>"``) pays no dbt start-up."""
     done = subprocess.run([PYTHON, "-c", """
 import sys
 from workbench import Workbench
 from workbench.executors import InlineExecutor
-result = Workbench(sys.argv[1]).run(select="source:events", executor=InlineExecutor())
+result = Workbench(sys.argv[1]).run(select="loader:events", executor=InlineExecutor())
 result.raise_for_failures()
 print(result.node("events").status, result.node("events").rows,
       sorted(m for m in sys.modules if m == "dbt" or m.startswith("dbt.")))

@@ -24,7 +24,7 @@ def read(con, path, options, types=None):
 @pytest.fixture
 def loaded(project):
     read_invoices_with(project, "counting_reader.py", COUNTING_READER)
-    Workbench(project).run(select="source:*").raise_for_failures()
+    Workbench(project).run(select="loader:*").raise_for_failures()
     (project / "reads.log").unlink()
     return project
 
@@ -48,7 +48,7 @@ def test_staged_files_load_without_being_read_again(loaded):
     assert (loaded / "reads.log").read_text().count("\n") == 1
     assert stage_source(config, "events").files == ("events/2026-12.parquet",)
 
-    result = wb.run(select="source:invoices source:events")
+    result = wb.run(select="loader:invoices loader:events")
 
     assert result.ok, result
     assert (loaded / "reads.log").read_text().count("\n") == 1    # not read again
@@ -71,7 +71,7 @@ def test_a_file_changed_after_staging_is_read_afresh(loaded):
                                              (90_000_003, 1, "sql_cells")])
     assert (events / "2026-12.parquet").exists()
 
-    Workbench(loaded).run(select="source:events").raise_for_failures()
+    Workbench(loaded).run(select="loader:events").raise_for_failures()
 
     ids = Workbench(loaded).sql("select event_id from raw.events where event_id >= 90000000 "
                                 "order by 1")["event_id"].tolist()
@@ -87,7 +87,7 @@ def test_a_bad_file_is_not_staged_and_the_load_names_it(loaded):
 
     assert staged.files == () and staged.failed == ("invoices/invoices-2026-12.csv",)
     with pytest.raises(RunFailed, match="invoices-2026-12.csv"):
-        Workbench(loaded).run(select="source:invoices").raise_for_failures()
+        Workbench(loaded).run(select="loader:invoices").raise_for_failures()
     assert bad.exists()
 
 
@@ -103,7 +103,7 @@ def test_a_copy_read_with_other_column_types_is_not_used(loaded):
 
     assert stage_source(load_config(loaded), "tickets").files == ("tickets/a.csv",
                                                                   "tickets/b.csv")
-    Workbench(loaded).run(select="source:tickets").raise_for_failures()
+    Workbench(loaded).run(select="loader:tickets").raise_for_failures()
 
     codes = Workbench(loaded).sql("select code from raw.tickets order by ticket")["code"]
     assert codes.tolist() == ["A1", "1.50"]             # not 1.5, as b.csv alone reads

@@ -208,7 +208,7 @@ def test_selection_syntax_walks_up_and_down_and_by_kind():
         "stg_a", "unique_stg_a", "mart", "label", "c", "send"}
     assert names(g, g.selection(select="+c")) == {"a", "stg_a", "label", "c", "unique_stg_a"}
     assert names(g, g.selection(select="steps actions")) == {"label", "send"}
-    assert names(g, g.selection(select="source:b")) == {"b"}
+    assert names(g, g.selection(select="loader:b")) == {"b"}
 
 
 def test_an_unknown_term_goes_to_dbt_and_then_fails_with_the_term_named():

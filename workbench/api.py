@@ -56,7 +56,7 @@ class Workbench:
 
     # -- running -----------------------------------------------------------------------------
     def run(self, sources: Sequence[str] | None = None, select: str | None = None, *,
-            full_refresh: bool = False, trigger: str = "manual",
+            exclude: str | None = None, full_refresh: bool = False, trigger: str = "manual",
             vars: dict[str, object] | None = None,
             on_node: Callable[[NodeResult], None] | None = None,
             listeners: Iterable[Listener] = (), cancel: CancelToken | None = None,
@@ -65,7 +65,10 @@ class Workbench:
 
         Args:
             sources: only these sources, and only the dbt nodes downstream of them.
-            select: a selection (``"marts"``, ``"+user_engagement"``, ``"step:*"``).
+            select: a selection in dbt's grammar (``"marts"``, ``"tag:x,+user_engagement"``,
+                ``"source:raw.events+"``) with the workbench's own kinds (``"loader:events+"``,
+                ``"step:*"``, ``"action:x"``): README, "Selecting what runs".
+            exclude: leave out what this selection picks (dbt's ``--exclude``).
             full_refresh: reload every file and rebuild every table from scratch.
             vars: dbt vars for this run, over ``[dbt] vars`` of workbench.toml (dbt's
                 ``--vars``); changed vars rebuild every dbt node.
@@ -80,7 +83,7 @@ class Workbench:
 
         Returns the RunResult; failures are in it, not raised (``raise_for_failures()``).
         """
-        request = self._request(sources, select, full_refresh, trigger, vars)
+        request = self._request(sources, select, full_refresh, trigger, vars, exclude)
         listeners = list(listeners)
         on_done = None
         if on_node is None and not listeners:
@@ -100,16 +103,18 @@ class Workbench:
         return result
 
     def plan(self, sources: Sequence[str] | None = None, select: str | None = None, *,
-             full_refresh: bool = False, vars: dict[str, object] | None = None) -> RunPlan:
+             exclude: str | None = None, full_refresh: bool = False,
+             vars: dict[str, object] | None = None) -> RunPlan:
         """What ``wb.run(...)`` with the same arguments would do and why, without doing it:
         each selected node, whether it would run, and the reason (new data, its definition
         changed, an upstream change, selected) or "up to date"."""
         return self.pipeline.plan_run(self._request(sources, select, full_refresh,
-                                                    vars=vars))
+                                                    vars=vars, exclude=exclude))
 
     def _request(self, sources: Sequence[str] | str | None, select: str | None,
                  full_refresh: bool, trigger: str = "manual",
-                 vars: dict[str, object] | None = None) -> RunRequest:
+                 vars: dict[str, object] | None = None,
+                 exclude: str | None = None) -> RunRequest:
         """The request, its sources checked: an unknown one fails before any work."""
         from .pipeline import RunRequest
 
@@ -118,7 +123,7 @@ class Workbench:
         for name in sources or ():
             self.config.source(name)
         return RunRequest(tuple(sources) if sources is not None else None, select,
-                          full_refresh, trigger, dict(vars) if vars else None)
+                          full_refresh, trigger, dict(vars) if vars else None, exclude)
 
     @property
     def pipeline(self) -> Pipeline:

@@ -63,7 +63,10 @@ def _workbench(ctx: click.Context):
 @main.command()
 @click.option("--source", "-s", "sources", multiple=True,
               help="Only this source and what is downstream of it (repeatable).")
-@click.option("--select", default=None, help="A dbt selection, passed through to dbt build.")
+@click.option("--select", default=None,
+              help="dbt's selection grammar ('tag:x,marts', 'source:raw.events+') and the "
+                   "workbench's own kinds ('loader:events+', 'step:x', 'action:y').")
+@click.option("--exclude", default=None, help="Leave out what this selection picks (as dbt).")
 @click.option("--full-refresh", is_flag=True, help="Reload every file, rebuild every table.")
 @click.option("--vars", "dbt_vars", default=None, callback=lambda c, p, v: _dbt_vars(v),
               help="dbt vars for this run, YAML or JSON as dbt's --vars: '{key: value}'.")
@@ -71,12 +74,12 @@ def _workbench(ctx: click.Context):
               help="Say what would run and why (new data, changed SQL, ...); do nothing.")
 @click.pass_context
 @_errors_to_exit_codes
-def run(ctx: click.Context, sources: tuple[str, ...], select: str | None,
+def run(ctx: click.Context, sources: tuple[str, ...], select: str | None, exclude: str | None,
         full_refresh: bool, dbt_vars: dict | None, dry_run: bool) -> None:
     """Load what changed, build what is stale, print a summary."""
     wb = _workbench(ctx)
     if dry_run:
-        click.echo(repr(wb.plan(sources=list(sources) or None, select=select,
+        click.echo(repr(wb.plan(sources=list(sources) or None, select=select, exclude=exclude,
                                 full_refresh=full_refresh, vars=dbt_vars)))
         return
     started = time.perf_counter()
@@ -110,7 +113,8 @@ def run(ctx: click.Context, sources: tuple[str, ...], select: str | None,
             say("      " + node.message.replace("\n", "\n      "), colour)
 
     with progress or _start_up_lines():
-        result = wb.run(sources=list(sources) or None, select=select, vars=dbt_vars,
+        result = wb.run(sources=list(sources) or None, select=select, exclude=exclude,
+                        vars=dbt_vars,
                         full_refresh=full_refresh, on_node=show)
     if passed_tests:
         click.echo(f"  ✓ {len(passed_tests)} dbt tests passed")

@@ -9,13 +9,8 @@ orders them; disabled nodes are not in the manifest, so never in the graph. The 
 answers "what is downstream of this source?", "what does this selection mean?" and "what can
 start now?".
 
-Selection syntax (``wb.run(select=...)``), space-separated terms, united:
-
-    name            any node called that: a source, model, seed, step or action
-    +name / name+   with everything upstream / downstream of it (across steps too)
-    kind:name       source:events, model:x, step:classify_messages, action:*, test:*
-    steps, actions, sources      every node of that kind
-    anything else   handed to dbt (``marts``, ``tag:nightly``, ``path:models/x``), then expanded
+Selection (``wb.run(select=..., exclude=...)``) follows dbt's grammar, with the workbench's
+own kinds (``loader:``, ``step:``, ``action:``) beside dbt's methods: see ``selection``.
 """
 
 from __future__ import annotations
@@ -24,12 +19,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from . import selection as _selection
 from .config import WorkbenchConfig
 from .errors import ConfigError
 
 KINDS = ("source", "external", "seed", "model", "snapshot", "test", "step", "action")
 _DBT_KINDS = ("model", "seed", "snapshot", "test")
-_PLURALS = {"sources": "source", "steps": "step", "actions": "action"}
 
 
 @dataclass(frozen=True)
@@ -45,10 +40,16 @@ class GraphNode:
 
 
 class Graph:
-    """Nodes and edges; ``parents``/``children`` map node id -> set of node ids."""
+    """Nodes and edges; ``parents``/``children`` map node id -> set of node ids.
 
-    def __init__(self, nodes: dict[str, GraphNode], edges: Iterable[tuple[str, str]]) -> None:
+    ``aliases`` maps a dbt source's unique_id to the node that fills it (a loader or a
+    step), so that what dbt's selector answers can be read in this graph (``from_dbt``).
+    """
+
+    def __init__(self, nodes: dict[str, GraphNode], edges: Iterable[tuple[str, str]],
+                 aliases: dict[str, str] | None = None) -> None:
         self.nodes = nodes
+        self.aliases = dict(aliases or {})
         self.parents: dict[str, set[str]] = {n: set() for n in nodes}
         self.children: dict[str, set[str]] = {n: set() for n in nodes}
         for parent, child in edges:
@@ -101,7 +102,7 @@ class Graph:
                         f"[{step.kind}s.{step.name}] input {name!r} is not a dbt model, seed, "
                         f"source or step output of this project", step=step.name)
                 edges.append((by_name[name], f"{step.kind}:{step.name}"))
-        return cls(nodes, edges)
+        return cls(nodes, edges, {uid: node for uid, node in stand_in.items() if uid != node})
 
     # -- walking -------------------------------------------------------------------------------
     def downstream(self, node_id: str) -> set[str]:
@@ -131,14 +132,16 @@ class Graph:
 
     # -- selection -----------------------------------------------------------------------------
     def selection(self, sources: Iterable[str] | None = None, select: str | None = None,
-                  dbt_ls: Callable[[str], list[str]] | None = None) -> set[str]:
+                  dbt_ls: Callable[[str], list[str]] | None = None,
+                  exclude: str | None = None) -> set[str]:
         """The node ids a run request may touch: the one place that decides it.
 
-        ``select`` wins (see ``select``); else ``sources``: those sources, everything
-        downstream of them and the tests of what that covers; else every node.
+        ``select`` (or ``exclude`` alone) wins: ``selection.select``, dbt's grammar; else
+        ``sources``: those sources, everything downstream of them and the tests of what
+        that covers; else every node.
         """
-        if select:
-            chosen = self.select(select, dbt_ls=dbt_ls)
+        if select or exclude:
+            chosen = self.select(select, dbt_ls=dbt_ls, exclude=exclude)
         elif sources is None:
             chosen = set(self.nodes)
         else:
@@ -149,43 +152,21 @@ class Graph:
         # External inputs are never run: what reads them runs against what is there.
         return {n for n in chosen if self.nodes[n].kind != "external"}
 
-    def select(self, expression: str, dbt_ls: Callable[[str], list[str]] | None = None
-               ) -> set[str]:
-        """Node ids selected by ``expression`` (see the module docstring), with the tests
-        whose every parent is selected."""
-        chosen: set[str] = set()
-        for term in expression.replace(",", " ").split():
-            up, down = term.startswith("+"), term.endswith("+")
-            core = term.strip("+")
-            matched = self._match(core)
-            if matched is None:
-                matched = {uid for uid in (dbt_ls(core) if dbt_ls else ()) if uid in self.nodes}
-            if not matched:
-                raise ConfigError(f"selection {term!r} matches no node of the graph. "
-                                  f"See wb.graph() for the nodes.", selection=term)
-            for node in list(matched):
-                if up:
-                    matched |= self.upstream(node)
-                if down:
-                    matched |= self.downstream(node)
-            chosen |= matched
-        return chosen | self.tests_of(chosen)
+    def select(self, expression: str | None, dbt_ls: Callable[[str], list[str]] | None = None,
+               exclude: str | None = None) -> set[str]:
+        """Node ids selected by ``expression`` (every node when None) minus ``exclude``
+        (``selection.select``)."""
+        return _selection.select(self, expression, exclude, dbt_ls)
+
+    def from_dbt(self, unique_ids: Iterable[str]) -> set[str]:
+        """dbt's answer as ids of this graph: a source by the node that fills it, and
+        what the graph does not hold (ephemeral models, exposures...) left out."""
+        ids = {self.aliases.get(uid, uid) for uid in unique_ids}
+        return ids & self.nodes.keys()
 
     def tests_of(self, ids: set[str]) -> set[str]:
         return {n for n, node in self.nodes.items() if node.kind == "test"
                 and self.parents[n] and self.parents[n] <= ids}
-
-    def _match(self, core: str) -> set[str] | None:
-        if core in _PLURALS:
-            return {n.id for n in self.nodes.values() if n.kind == _PLURALS[core]}
-        kind, _, name = core.partition(":")
-        if name and kind in KINDS:
-            return {n.id for n in self.nodes.values()
-                    if n.kind == kind and (name == "*" or n.name == name)}
-        if not name:
-            found = set(self.find(core))
-            return found or None
-        return None     # a dbt selector method (tag:, path:, config:, ...)
 
     # -- display -------------------------------------------------------------------------------
     def to_pandas(self):

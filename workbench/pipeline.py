@@ -38,7 +38,7 @@ from .warehouse import Warehouse, quote
 
 log = logging.getLogger(__name__)
 LOAD_RETRIES = 2          # a load may meet an I/O hiccup; nothing else is worth retrying
-_LOADS_ONLY = re.compile(r"^(source:[^+\s]+|sources)$")    # a selection term of loaders only
+_LOADS_ONLY = re.compile(r"^(loader:[^+@,\s]+|loaders)$")    # a selection term of loaders only
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,14 @@ class RunRequest:
     full_refresh: bool = False               # reload every file, rebuild every table
     trigger: str = "manual"                  # who asked: manual, panel, service, cli...
     vars: dict[str, Any] | None = field(default=None, hash=False)  # dbt --vars over [dbt] vars
+    exclude: str | None = None               # minus this selection (dbt's --exclude)
 
     @property
     def label(self) -> str:
         """The selection as a person reads it (recorded in history, names the flow run)."""
-        if self.select:
-            return self.select
+        if self.select or self.exclude:
+            return " ".join(filter(None, [self.select, self.exclude and
+                                          f"--exclude {self.exclude}"]))
         return "all" if self.sources is None else f"sources: {', '.join(self.sources)}"
 
 
@@ -87,9 +89,9 @@ class Pipeline:
 
     def graph_for(self, request: RunRequest) -> Graph:
         """The graph a run of ``request`` needs: the sources alone when it selects loaders
-        only (``select="source:events"``), so that a load never imports or parses dbt."""
-        terms = (request.select or "").replace(",", " ").split()
-        if not terms or not all(_LOADS_ONLY.match(term) for term in terms):
+        only (``select="loader:events"``), so that a load never imports or parses dbt."""
+        terms = (request.select or "").split()
+        if request.exclude or not terms or not all(_LOADS_ONLY.match(term) for term in terms):
             return self.graph()
         return Graph({f"source:{s.name}": GraphNode(f"source:{s.name}", s.name, "source",
                                                     f"{self.config.raw_schema}.{s.name}")
@@ -177,7 +179,8 @@ class Pipeline:
                 con.execute(f"create schema if not exists {quote(schema)}")
             built = ledger.built_keys(con)
             stale = ledger.stale_sources(con)
-        selected = graph.selection(request.sources, request.select, dbt_ls=self.dbt.ls)
+        selected = graph.selection(request.sources, request.select, dbt_ls=self.dbt.ls,
+                                   exclude=request.exclude)
         dbt_nodes = [i for i in graph.order(selected) if graph.nodes[i].is_dbt]
         keys = self.dbt.definition_keys() if dbt_nodes else {}
         if request.full_refresh:

@@ -11,7 +11,7 @@ One long-lived process (``serve``) that
     ``workbench.file.arrived`` about resource ``workbench.source.<source>`` of this project
     (label ``workbench.project``: projects can share a server). It stages the new files
     outside the write lock (``loaders.stage``), then runs
-    ``Workbench(root).run(select="source:<source>")`` (the load only) and, when that loaded
+    ``Workbench(root).run(select="loader:<source>")`` (the load only) and, when that loaded
     something, emits ``workbench.source.loaded`` (same resource; payload rows, files, run_id);
   - ``workbench-build-downstream/build-downstream@<project>``, triggered by any
     ``workbench.source.loaded`` of the project, the source taken from the event's resource.

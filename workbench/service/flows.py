@@ -81,7 +81,7 @@ def load_source(root: str, source: str) -> dict:
     holds the lock only for the quick insert of what it already read."""
     workbench = Workbench(root)
     staged = stage_source(workbench.config, source)
-    result = workbench.run(select=f"source:{source}", trigger="service")
+    result = workbench.run(select=f"loader:{source}", trigger="service")
     node = result.node(source)
     loaded = node.status == "success"
     if loaded:
