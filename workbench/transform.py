@@ -145,11 +145,13 @@ class DbtProject:
         return [_unless_elsewhere(_node_result(r), r.node, database)
                 for r in result.result.results if dbt_kind(r.node.resource_type) in _KINDS]
 
-    def ls(self, selector: str) -> list[str]:
-        """Unique ids of the nodes a dbt selector picks (``marts``, ``tag:x``, ...)."""
+    def ls(self, selector: str, exclude: str | None = None) -> list[str]:
+        """Unique ids of the nodes a dbt selector picks (``marts``, ``tag:x``, ...), less
+        those ``exclude`` picks: what ``dbt ls --select ... --exclude ...`` lists."""
         import json
 
-        result = self._invoke(["ls", "--select", selector, "--output", "json",
+        excluding = ["--exclude", exclude] if exclude else []
+        result = self._invoke(["ls", "--select", selector, *excluding, "--output", "json",
                                "--output-keys", "unique_id"], manifest=self.manifest())
         if not result.success:
             raise ConfigError(f"dbt cannot read the selection {selector!r}: "
