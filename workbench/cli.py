@@ -54,6 +54,20 @@ def main(ctx: click.Context, project: Path | None) -> None:
     ctx.obj = project
 
 
+@main.command()
+@click.option("--dbt", "dbt_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="The dbt project's folder (default: here, or one below).")
+@click.option("--vars", "dbt_vars", default=None, callback=lambda c, p, v: _dbt_vars(v),
+              help="dbt vars the project needs to parse (kept in workbench.toml).")
+@click.pass_context
+@_errors_to_exit_codes
+def init(ctx: click.Context, dbt_dir: Path | None, dbt_vars: dict | None) -> None:
+    """Write a workbench.toml for an existing dbt project, its source()s listed to fill in."""
+    from .init_project import init_project
+
+    click.echo(init_project(ctx.obj or Path.cwd(), dbt_dir, dbt_vars).next_steps())
+
+
 def _workbench(ctx: click.Context):
     from .api import Workbench
 
