@@ -144,3 +144,20 @@ def test_own_kinds_take_dbts_operators_and_set_algebra():
     assert g.selection(select="steps actions") == {"step:label", "action:send"}
     with pytest.raises(ConfigError, match="'loader:nope'"):
         g.selection(select="loader:nope")
+
+
+def test_dbt_descriptions_reach_the_catalogue_and_the_lineage_tooltip(project):
+    from workbench.catalogue import Catalogue, TableInfo, dbt_docs
+
+    project.pipeline.graph()        # parsed: dbt wrote target/manifest.json
+    docs = dbt_docs(project.config.dbt_project)
+    relation = next(r for r in docs.tables if r.endswith(".customer_orders"))
+    schema = relation.split(".")[0]
+    tables = Catalogue([TableInfo(schema, "customer_orders", "table", 3, 5)], docs)
+    assert tables.description("customer_orders").startswith("Each customer with the number")
+    assert tables.column_descriptions("customer_orders") == {
+        "customer_id": "The customer's id, from the customers seed."}
+    assert tables.to_pandas()["description"][0] == tables.description("customer_orders")
+    assert "Each customer with the number" in repr(tables)
+    svg = project.lineage().svg
+    assert "<title>model customer_orders\nEach customer with the number" in svg

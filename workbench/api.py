@@ -143,8 +143,11 @@ class Workbench:
         return self.warehouse.query(query, params)
 
     def tables(self) -> Catalogue:
-        """What exists: layer, name, kind, rows and columns, marts first."""
-        return Catalogue(self.warehouse.catalogue())
+        """What exists: layer, name, kind, rows, columns and dbt's description, marts
+        first (``column_descriptions(name)`` for a table's columns)."""
+        from .catalogue import dbt_docs
+
+        return Catalogue(self.warehouse.catalogue(), dbt_docs(self.config.dbt_project))
 
     def status(self) -> StatusReport:
         """Each source: files on disk and loaded, rows, last load, pending dbt work, rejects."""

@@ -16,7 +16,7 @@ own kinds (``loader:``, ``step:``, ``action:``) beside dbt's methods: see ``sele
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import selection as _selection
@@ -33,6 +33,7 @@ class GraphNode:
     name: str
     kind: str           # one of KINDS
     relation: str | None = None     # schema.table it writes, if any
+    description: str | None = None  # dbt's ``description:`` (a loader: its dbt source's)
 
     @property
     def is_dbt(self) -> bool:
@@ -76,7 +77,8 @@ class Graph:
             kind = dbt_kind(node.resource_type)
             if kind in _DBT_KINDS and uid not in ephemeral:
                 relation = None if kind == "test" else f"{node.schema}.{node.alias}"
-                nodes[uid] = GraphNode(uid, node.name, kind, relation)
+                nodes[uid] = GraphNode(uid, node.name, kind, relation,
+                                       getattr(node, "description", None) or None)
         # A dbt source filled by the workbench is not a node of its own: the node that
         # fills it takes its place (a loader for raw.<source>, a step for steps.<output>).
         # One that nothing here fills is an external input.
@@ -87,7 +89,10 @@ class Graph:
         for uid, src in manifest.sources.items():
             if stand_in[uid] == uid:
                 nodes[uid] = GraphNode(uid, f"{src.source_name}.{src.name}", "external",
-                                       f"{src.schema}.{src.identifier or src.name}")
+                                       f"{src.schema}.{src.identifier or src.name}",
+                                       src.description or None)
+            elif src.description and stand_in[uid] in nodes:
+                nodes[stand_in[uid]] = replace(nodes[stand_in[uid]], description=src.description)
         for parent, kids in manifest.child_map.items():
             parent_id = stand_in.get(parent, parent)
             edges += [(parent_id, kid) for kid in kids if parent_id]

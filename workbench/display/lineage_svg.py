@@ -218,6 +218,8 @@ class Drawing:
     def _tooltip(self, s: Slot, kind: str, status: str | None, state: str | None) -> str:
         node = self.graph.nodes[s.key]
         tip = [f"{kind} {node.name}"]
+        if node.description:
+            tip.append(node.description.strip())
         if node.relation:
             tip.append(f"writes {node.relation}")
         if status:
