@@ -14,6 +14,10 @@ the failure can be read where it happened.
 Code a reader need not see stays out of the HTML: a cell tagged ``hide-input`` shows only its
 outputs, and ``no_input=True`` (``workbench report --no-input``) hides every cell's code.
 The executed .ipynb keeps it all.
+
+The HTML needs no network (``report_html``): the widgets the notebook saved (the control
+panel) draw from an inlined copy of the widget renderer, and a widget that copy cannot draw
+(the explorer's grid) shows its static ``text/html`` fallback.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, ReportFailed
+from .report_html import write_html
 
 __all__ = ["ReportFailed", "ReportResult", "parse_parameters", "run_report"]
 
@@ -130,7 +135,7 @@ def run_report(notebook: Path, *, root: Path, parameters: dict[str, object],
             execution_timeout=timeout)
     except Exception as error:   # a failing cell, a timeout, a dead kernel: all reported
         failure = error
-    wrote_html = _write_html(executed, html_path, no_input) if executed.exists() else False
+    wrote_html = write_html(executed, html_path, no_input) if executed.exists() else False
     seconds = time.perf_counter() - started
     if failure is not None:
         raise _failed(notebook, failure, executed if executed.exists() else None,
@@ -156,24 +161,6 @@ def _output_paths(out: Path, stem: str) -> tuple[Path, Path]:
         n += 1
         name = f"{base}-{n}"
     return out / f"{name}.ipynb", out / f"{name}.html"
-
-
-def _write_html(executed: Path, html_path: Path, no_input: bool = False) -> bool:
-    import nbformat
-    from nbconvert import HTMLExporter
-    from traitlets.config import Config
-
-    nb = nbformat.read(executed, as_version=4)
-    config = Config({"TagRemovePreprocessor": {"enabled": True,
-                                               "remove_input_tags": {"hide-input"}}})
-    exporter = HTMLExporter(config=config, exclude_input=no_input,
-                            exclude_input_prompt=no_input, exclude_output_prompt=no_input)
-    body, _ = exporter.from_notebook_node(
-        nb, resources={"metadata": {"name": html_path.stem}})
-    tmp = html_path.with_name(f".{html_path.name}.tmp")
-    tmp.write_text(body, encoding="utf-8")
-    os.replace(tmp, html_path)        # a reader never sees half a report
-    return True
 
 
 def _failed(notebook: Path, error: BaseException, executed: Path | None,
