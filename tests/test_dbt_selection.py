@@ -102,7 +102,9 @@ def test_the_old_source_name_of_a_loader_still_selects_it_with_a_warning(project
     assert chosen == {"source:payments"}
 
 
-def test_plan_and_cli_take_select_and_exclude(project):
+def test_plan_cli_and_wb_graph_take_select_and_exclude(project):
+    assert project.graph().select("tag:nightly,tag:finance", exclude="test_type:data") == {
+        "model.fidelity.order_payments"}
     plan = project.plan(select="tag:nightly", exclude="test_type:data")
     assert {(n.kind, n.name) for n in plan.nodes} == {
         ("model", "customer_orders"), ("model", "order_payments"),

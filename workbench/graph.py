@@ -44,13 +44,16 @@ class Graph:
     """Nodes and edges; ``parents``/``children`` map node id -> set of node ids.
 
     ``aliases`` maps a dbt source's unique_id to the node that fills it (a loader or a
-    step), so that what dbt's selector answers can be read in this graph (``from_dbt``).
+    step), so that what dbt's selector answers can be read in this graph (``from_dbt``);
+    ``dbt_ls`` is the selector itself (``DbtProject.ls``), which ``select`` uses by default.
     """
 
     def __init__(self, nodes: dict[str, GraphNode], edges: Iterable[tuple[str, str]],
-                 aliases: dict[str, str] | None = None) -> None:
+                 aliases: dict[str, str] | None = None,
+                 dbt_ls: Callable[[str], list[str]] | None = None) -> None:
         self.nodes = nodes
         self.aliases = dict(aliases or {})
+        self.dbt_ls = dbt_ls
         self.parents: dict[str, set[str]] = {n: set() for n in nodes}
         self.children: dict[str, set[str]] = {n: set() for n in nodes}
         for parent, child in edges:
@@ -59,7 +62,8 @@ class Graph:
                 self.children[parent].add(child)
 
     @classmethod
-    def build(cls, config: WorkbenchConfig, manifest: Any) -> Graph:
+    def build(cls, config: WorkbenchConfig, manifest: Any,
+              dbt_ls: Callable[[str], list[str]] | None = None) -> Graph:
         nodes: dict[str, GraphNode] = {}
         edges: list[tuple[str, str]] = []
         for source in config.sources:
@@ -107,7 +111,8 @@ class Graph:
                         f"[{step.kind}s.{step.name}] input {name!r} is not a dbt model, seed, "
                         f"source or step output of this project", step=step.name)
                 edges.append((by_name[name], f"{step.kind}:{step.name}"))
-        return cls(nodes, edges, {uid: node for uid, node in stand_in.items() if uid != node})
+        return cls(nodes, edges, {uid: node for uid, node in stand_in.items() if uid != node},
+                   dbt_ls)
 
     # -- walking -------------------------------------------------------------------------------
     def downstream(self, node_id: str) -> set[str]:
@@ -161,7 +166,7 @@ class Graph:
                exclude: str | None = None) -> set[str]:
         """Node ids selected by ``expression`` (every node when None) minus ``exclude``
         (``selection.select``)."""
-        return _selection.select(self, expression, exclude, dbt_ls)
+        return _selection.select(self, expression, exclude, dbt_ls or self.dbt_ls)
 
     def from_dbt(self, unique_ids: Iterable[str]) -> set[str]:
         """dbt's answer as ids of this graph: a source by the node that fills it, and

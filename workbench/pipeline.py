@@ -84,7 +84,7 @@ class Pipeline:
     def graph(self) -> Graph:
         manifest = self.dbt.manifest()
         if self._graph is None or self._graph[0] is not manifest:
-            self._graph = (manifest, Graph.build(self.config, manifest))
+            self._graph = (manifest, Graph.build(self.config, manifest, dbt_ls=self.dbt.ls))
         return self._graph[1]
 
     def graph_for(self, request: RunRequest) -> Graph:
