@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from .errors import ConfigError, WarehouseBusyError, WorkbenchError
+from .errors import ConfigError, ServiceError, WarehouseBusyError, WorkbenchError
 
 EXIT_FAILED, EXIT_CONFIG, EXIT_BUSY, EXIT_ERROR = 1, 2, 3, 4
 _MARKS = {"success": "✓", "skipped": "·", "warn": "!", "error": "✗", "fail": "✗"}
@@ -275,7 +275,10 @@ def serve(ctx: click.Context, pool: str | None) -> None:
 
     logging.basicConfig(format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S",
                         level=logging.INFO)
-    serve_project(ctx.obj, pool=pool)
+    try:
+        serve_project(ctx.obj, pool=pool)
+    except ServiceError as error:      # it could not start: its server, its API
+        _fail(error, EXIT_CONFIG)
 
 
 @main.command()

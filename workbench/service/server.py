@@ -59,6 +59,10 @@ class LocalPrefectServer:
         env = {**os.environ, "PREFECT_HOME": str(self.home)}
         env.pop("PREFECT_API_URL", None)
         env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        # The UI asks this server's own API, not Prefect's default port 4200 (another
+        # server, or nothing).
+        env.pop("PREFECT_SERVER_UI_API_URL", None)
+        env["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"
         prefect = Path(sys.executable).parent / "prefect"
         command = [str(prefect)] if prefect.exists() else [sys.executable, "-m", "prefect"]
         with open(self.log, "ab") as log_file:      # the child keeps its own descriptor
