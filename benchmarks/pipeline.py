@@ -212,6 +212,10 @@ def hand_run(project: Path, hand_dir: Path) -> dict[str, Any]:
     from workbench.config import load_config
 
     config = load_config(project)
+    # Incremental models as a first build compiles them (a fresh file has no {{ this }}).
+    env = {**os.environ, "DO_NOT_TRACK": "1", "WORKBENCH_WAREHOUSE": str(config.warehouse)}
+    core.run_child([str(core.DBT), "compile", "--full-refresh", "--project-dir",
+                    str(project / "dbt"), "--profiles-dir", str(project / "dbt")], env)
     manifest = core._manifest(project)
     after = _after_steps(manifest)
     nodes = {uid: node for uid, node in manifest["nodes"].items()
@@ -329,6 +333,7 @@ def _messages(con, project: Path, config, manifest: dict, hand_dir: Path) -> int
     import pyarrow as pa
 
     from workbench.community import messages as wm
+    from workbench.delivery.ledger import COLUMNS as LEDGER_COLUMNS
 
     action = next(a for a in config.actions if a.name == "personalized_messages")
     result = con.sql(f"select * from {_relation(manifest, action.inputs[0])} "
@@ -357,7 +362,8 @@ def _messages(con, project: Path, config, manifest: dict, hand_dir: Path) -> int
                        "subject": [m.subject for m in rendered],
                        "body": [m.body for m in rendered]})
     con.register("hand_ledger", ledger)
-    con.execute(f"""insert into {wm.LEDGER} select key, user_id, email, campaign, period,
+    con.execute(f"""insert into {wm.LEDGER} ({', '.join(LEDGER_COLUMNS)})
+                    select key, user_id, email, campaign, period,
                     'outbox', 'sent', 1, null, subject, body, now()::timestamp,
                     now()::timestamp, 'hand' from hand_ledger""")
     con.unregister("hand_ledger")
