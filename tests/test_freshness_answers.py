@@ -15,7 +15,7 @@ from helpers import edit_config
 
 from workbench import ConfigError
 from workbench.config import load_config
-from workbench.freshness import newly_stale, notify_stale, remember
+from workbench.freshness import newly_stale, notify_failed, notify_stale, remember
 
 
 def _configure(project, service: str, source_line: str = "") -> None:
@@ -59,7 +59,38 @@ def test_a_source_is_announced_once_per_stale_episode(built_project, tmp_path):
     assert check(late) == []                        # still stale: no second answer
     assert check(report) == []                      # fresh again
     assert check(late) == ["users"]                 # a new episode
-    assert json.loads(memory.read_text())["users"] == "stale"
+    assert json.loads(memory.read_text())["users"].startswith("stale since the load of ")
+
+
+def test_a_source_loaded_and_stale_again_while_nothing_checked_is_a_new_episode(
+        built_project, tmp_path):
+    """Serve stopped, a file loaded by hand, the SLA passed again, serve started: the first
+    check announces it, though the last check saw the source stale too."""
+    from workbench import Workbench
+
+    report = Workbench(built_project).freshness()
+    users = report["users"]
+    before = type(report)([replace(users, state="stale")])
+    after = type(report)([replace(users, state="stale",
+                                  last_loaded_at=users.last_loaded_at + timedelta(days=1))])
+    memory = tmp_path / "freshness.json"
+    remember(before, memory)
+
+    assert newly_stale(before, memory) == []
+    assert [i.source for i in newly_stale(after, memory)] == ["users"]
+
+
+def test_a_failed_load_is_alerted_through_the_channel_of_stale_alerts(built_project,
+                                                                       tmp_path):
+    config = replace(load_config(built_project), root=tmp_path)
+
+    key = notify_failed(config, "invoices", "load", "SourceError: invoices/bad.csv row 3")
+
+    lines = [json.loads(line) for f in (tmp_path / "data" / "outbox").glob("*.jsonl")
+             for line in f.read_text().splitlines()]
+    assert [m["key"] for m in lines] == [key]
+    assert lines[0]["subject"] == "[workbench] load of source invoices failed"
+    assert "invoices/bad.csv row 3" in lines[0]["body"]
 
 
 def test_notify_writes_one_alert_naming_the_source_to_the_outbox(built_project, tmp_path):

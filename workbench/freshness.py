@@ -79,31 +79,41 @@ def human(delta: timedelta | None) -> str | None:
 
 
 def newly_stale(report: FreshnessReport, memory: Path) -> list[SourceFreshness]:
-    """The sources that are stale now and were not at the last check (``memory``, written by
-    ``remember``): the service answers a late source once, not at every check while it stays
-    late."""
+    """The sources whose stale episode has not been announced (``memory``, written by
+    ``remember``): the service answers a late source once, not at every check while it
+    stays late. An episode is keyed on the source's last load, so a source that was loaded
+    and went stale again while nothing checked is a new episode, announced at the first
+    check."""
     try:
         before = json.loads(memory.read_text())
     except (OSError, ValueError):
         before = {}
     return [item for item in report
-            if item.state == "stale" and before.get(item.source) != "stale"]
+            if item.state == "stale" and before.get(item.source) != _episode(item)]
 
 
 def remember(report: FreshnessReport, memory: Path) -> None:
-    """Keep this check's states for the next; call it once the stale ones are announced,
-    so a check that fails before announcing them announces them next time."""
+    """Keep this check's states (a stale one with its episode) for the next; call it once
+    the stale ones are announced, so a check that fails before announcing them announces
+    them next time."""
     memory.parent.mkdir(parents=True, exist_ok=True)
     partial = memory.with_suffix(".part")
-    partial.write_text(json.dumps({item.source: item.state for item in report}))
+    partial.write_text(json.dumps({item.source: _episode(item) for item in report}))
     partial.replace(memory)
+
+
+def _episode(item: SourceFreshness) -> str:
+    """``stale since the load of 2026-11-02T10:00:00``; other states as they are."""
+    if item.state != "stale" or item.last_loaded_at is None:
+        return item.state
+    return f"stale since the load of {item.last_loaded_at.isoformat()}"
 
 
 def notify_stale(config: WorkbenchConfig, item: SourceFreshness) -> str:
     """Write an alert about a stale source through ``[service] notify`` (the outbox by
     default); return the message key. Keyed by source and last load, so an alert for the
     same episode is recognisable downstream."""
-    from .delivery import Message, make_delivery
+    from .delivery import Message
     from .results import utc_now
 
     now = utc_now()
@@ -116,10 +126,34 @@ def notify_stale(config: WorkbenchConfig, item: SourceFreshness) -> str:
               f"{human(item.age)} ago; its SLA is {human(item.error_after)} (error_after).\n"
               f"Check the export that writes {config.landing / config.source(item.source).path}; "
               f"the workbench project is {config.root}."))
-    delivery = make_delivery(config.service.notify, config.root,
-                             run_id=f"stale-{item.source}-{now:%Y%m%d%H%M%S}")
+    _send(config, message, run_id=f"stale-{item.source}-{now:%Y%m%d%H%M%S}")
+    return message.key
+
+
+def notify_failed(config: WorkbenchConfig, source: str, what: str, error: str) -> str:
+    """Write an alert about a failed load or build of ``source`` through the channel of
+    staleness alerts (``[service] notify``); return the message key."""
+    from .delivery import Message
+    from .results import utc_now
+
+    now = utc_now()
+    message = Message(
+        key=f"failed:{source}:{now:%Y-%m-%dT%H:%M:%S}", user_id=0,
+        email=config.service.notify_to, name=None, campaign="failed-run",
+        period=now.strftime("%Y-%m-%d"),
+        subject=f"[workbench] {what} of source {source} failed",
+        body=(f"The {what} of source {source} failed at {now:%Y-%m-%d %H:%M} UTC:\n"
+              f"{error}\n`workbench serve` tries again at its next check; the flow run's "
+              f"logs are in the Prefect UI. The workbench project is {config.root}."))
+    _send(config, message, run_id=f"failed-{source}-{now:%Y%m%d%H%M%S}")
+    return message.key
+
+
+def _send(config: WorkbenchConfig, message, *, run_id: str) -> None:
+    from .delivery import make_delivery
+
+    delivery = make_delivery(config.service.notify, config.root, run_id=run_id)
     try:
         delivery.send(message)
     finally:
         delivery.close()
-    return message.key

@@ -44,6 +44,27 @@ class Arrival:
     mtime_ns: int
 
 
+def landing_files(config: WorkbenchConfig) -> Iterable[tuple[str, Path, str, int, int]]:
+    """Every landing file under a source's glob, by the loaders' rules: (source, absolute
+    path, path relative to the landing folder, size, mtime_ns). The watcher lists these, and
+    the service's catch-up compares them with what the warehouse has seen."""
+    landing = config.landing
+    if not landing.is_dir():
+        return
+    for source in config.sources:
+        for path in landing.glob(source.path):
+            if not is_landing_file(path):
+                continue
+            try:
+                if not path.is_file():
+                    continue
+                stat = path.stat()
+            except OSError:      # renamed or deleted while we looked
+                continue
+            yield (source.name, path, path.relative_to(landing).as_posix(),
+                   stat.st_size, stat.st_mtime_ns)
+
+
 class LandingWatcher:
     """Watches ``config.landing`` and calls ``on_arrival`` once per complete new file.
 
@@ -85,7 +106,7 @@ class LandingWatcher:
             finished, self._finished = self._finished, set()
         arrivals = []
         present = set()
-        for source, path, relative, size, mtime_ns in self._files():
+        for source, path, relative, size, mtime_ns in landing_files(self.config):
             key = (source, relative)
             present.add(key)
             stat = (size, mtime_ns)
@@ -114,23 +135,6 @@ class LandingWatcher:
     def _writing(self) -> bool:
         """Some file is seen but not yet reported: look again soon."""
         return any(self._emitted.get(key) != stat for key, stat in self._last.items())
-
-    def _files(self) -> Iterable[tuple[str, Path, str, int, int]]:
-        landing = self.config.landing
-        if not landing.is_dir():
-            return
-        for source in self.config.sources:
-            for path in landing.glob(source.path):
-                if not is_landing_file(path):
-                    continue
-                try:
-                    if not path.is_file():
-                        continue
-                    stat = path.stat()
-                except OSError:      # renamed or deleted while we looked
-                    continue
-                yield (source.name, path, path.relative_to(landing).as_posix(),
-                       stat.st_size, stat.st_mtime_ns)
 
     # -- file-system events --------------------------------------------------------------------
     def _on_event(self, event) -> None:

@@ -6,7 +6,9 @@ until a source has had no new arrival for ``debounce`` seconds (at most ``max_wa
 the first) and hands the batch to ``handle(source, arrivals)`` as one unit: one load, one
 build. Each source has its own thread, so a slow source's batch never holds up another
 source's; one source's batches run one at a time, and what lands meanwhile is the next
-batch. No Prefect, no DuckDB here: ``handle`` decides what a batch does.
+batch. ``request(source)`` asks for a batch with no new arrival (the service's catch-up:
+files the warehouse has not loaded, data it has not built); it merges with the source's
+arrivals like one of them. No Prefect, no DuckDB here: ``handle`` decides what a batch does.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class ArrivalBatches:
         self.debounce = debounce
         self.max_wait = max(debounce, 2.0) * 5 if max_wait is None else max_wait
         self._pending: dict[str, list[Arrival]] = {}
+        self._requested: set[str] = set()    # sources asked for with no arrival
         self._first: dict[str, float] = {}
         self._latest: dict[str, float] = {}
         self._busy: set[str] = set()
@@ -40,33 +43,45 @@ class ArrivalBatches:
 
     def add(self, arrival: Arrival) -> None:
         """Queue one complete file (the watcher's ``on_arrival``); returns at once."""
-        now = time.monotonic()
         with self._changed:
             if self._stopping:
                 return
             batch = self._pending.setdefault(arrival.source, [])
-            if not batch:
-                self._first[arrival.source] = now
             batch.append(arrival)
-            self._latest[arrival.source] = now
-            if arrival.source not in self._threads:
-                thread = threading.Thread(target=self._work, args=(arrival.source,),
-                                          name=f"workbench-arrivals-{arrival.source}",
-                                          daemon=True)
-                self._threads[arrival.source] = thread
-                thread.start()
-            self._changed.notify_all()
+            self._queued(arrival.source)
+
+    def request(self, source: str) -> None:
+        """Queue a batch of ``source`` even without arrivals (merged with any); at once."""
+        with self._changed:
+            if not self._stopping:
+                self._requested.add(source)
+                self._queued(source)
+
+    def _queued(self, source: str) -> None:
+        """Called with the condition held: time the source's batch, start its thread."""
+        now = time.monotonic()
+        if source not in self._first:
+            self._first[source] = now
+        self._latest[source] = now
+        if source not in self._threads:
+            thread = threading.Thread(target=self._work, args=(source,),
+                                      name=f"workbench-arrivals-{source}", daemon=True)
+            self._threads[source] = thread
+            thread.start()
+        self._changed.notify_all()
 
     def idle(self) -> bool:
         """Nothing queued and nothing being handled."""
         with self._changed:
-            return not self._busy and not any(self._pending.values())
+            return (not self._busy and not self._requested
+                    and not any(self._pending.values()))
 
     def stop(self, timeout: float = 30.0) -> None:
         """Drop what is queued, let batches being handled finish (up to ``timeout``)."""
         with self._changed:
             self._stopping = True
             self._pending.clear()
+            self._requested.clear()
             self._changed.notify_all()
         deadline = time.monotonic() + timeout
         for thread in list(self._threads.values()):
@@ -92,13 +107,15 @@ class ArrivalBatches:
             while True:
                 if self._stopping:
                     return None
-                if self._pending.get(source):
+                if self._pending.get(source) or source in self._requested:
                     now = time.monotonic()
                     settles = min(self._latest[source] + self.debounce,
                                   self._first[source] + self.max_wait)
                     if now >= settles:
                         self._busy.add(source)
-                        return self._pending.pop(source)
+                        self._requested.discard(source)
+                        del self._first[source]
+                        return self._pending.pop(source, [])
                     self._changed.wait(settles - now)
                 else:
                     self._changed.wait()

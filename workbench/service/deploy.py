@@ -43,14 +43,18 @@ def deployments(config: WorkbenchConfig, *, triggered: bool = True) -> list:
     second time, in fresh processes."""
     from prefect.client.schemas.objects import ConcurrencyLimitConfig
     from prefect.events import DeploymentEventTrigger
+    from prefect.schedules import Interval
     from prefect.types.entrypoint import EntrypointType
 
     from . import flows
+    from .catchup import ANCHOR
 
     root = str(config.root)
     ours = {PROJECT_LABEL: config.project}
     common = {"tags": [TAG, project_tag(config)], "entrypoint_type": EntrypointType.MODULE_PATH}
     from_event = {"root": root, "source": f"{{{{ event.resource['{SOURCE_LABEL}'] }}}}"}
+    # One run of a source at a time; a second trigger waits for the first (ENQUEUE).
+    one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy="ENQUEUE")
     declared = []
     for source in config.sources:
         declared.append(flows.load_source.to_deployment(
@@ -61,18 +65,21 @@ def deployments(config: WorkbenchConfig, *, triggered: bool = True) -> list:
                 match={"prefect.resource.id": resource_id(source.name), **ours},
                 parameters={"root": root, "source": source.name})] if triggered else [],
             description=f"Load new files of source {source.name} into the warehouse.",
-            **common))
+            concurrency_limit=one_at_a_time, **common))
     declared.append(flows.build_downstream.to_deployment(
         name=deployment_name(config, BUILD_DEPLOYMENT), parameters={"root": root},
         triggers=[DeploymentEventTrigger(
             name="workbench: source loaded", expect={SOURCE_LOADED},
             match={"prefect.resource.id": resource_id("*"), **ours},
             parameters=from_event)] if triggered else [],
-        description="Build what is downstream of a source that just loaded new data.",
-        **common))
+        description="Build what is downstream of a source that just loaded new data "
+                    f"(default: of {flows.ALL_STALE}).",
+        concurrency_limit=one_at_a_time, **common))
     declared.append(flows.check_freshness.to_deployment(
         name=deployment_name(config, FRESHNESS_DEPLOYMENT), parameters={"root": root},
-        interval=config.service.freshness_every,
+        # On a fixed anchor: a restart does not move the next check (serve also checks
+        # when it starts).
+        schedule=Interval(config.service.freshness_every, anchor_date=ANCHOR),
         # One at a time; checks that fell due while nobody served them are dropped, not run
         # all at once when serving starts again.
         concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy="CANCEL_NEW"),

@@ -26,10 +26,13 @@ from ..errors import ConfigError, ServiceError
 from ..watch import Arrival, LandingWatcher
 from . import record, shared
 from .batches import ArrivalBatches
+from .catchup import CatchUp
 from .events import FILE_ARRIVED, emit
+from .logs import quiet_prefect
 from .warm import WarmProject, register, unregister
 
 log = logging.getLogger(__name__)
+RETRY_AFTER = 30.0      # seconds from a failed batch to the next look at the ledger
 
 
 def serve(root: Path | str | None = None, *, api_url: str | None = None,
@@ -62,6 +65,7 @@ def serve(root: Path | str | None = None, *, api_url: str | None = None,
     """
     config = load_config(root)
     environment.prepare(config.state_dir)
+    quiet_prefect()
     running = record.read(config)
     if running is not None and running.pid != os.getpid():
         # A second watcher would announce every file twice, and every load would run twice.
@@ -74,6 +78,9 @@ def serve(root: Path | str | None = None, *, api_url: str | None = None,
     if local:   # the project's shared server: found, or started; it outlives this serve
         log.info("using the local Prefect server of %s", shared.home())
         api_url = shared.ensure().url
+    elif not shared.answers(api_url.rstrip("/")):
+        raise ServiceError(f"workbench serve cannot start: the Prefect server at {api_url} "
+                           f"(PREFECT_API_URL) does not answer", api_url=api_url)
     try:
         with _prefect_api(api_url):
             from .deploy import deployments
@@ -132,18 +139,36 @@ async def _serve(config: WorkbenchConfig, declared: list, api_url: str, pool: st
         print(f"workbench serve: dbt parsed in {await warming:.1f}s; arrivals load and "
               f"build here", flush=True)
     announce = _announcer(config, api_url)
+    catch_up: CatchUp | None = None
 
     def handle(source: str, arrivals: list[Arrival]) -> None:
-        if warm is None:        # the event is the trigger: its failure is the batch's
-            announce(source, arrivals)
+        if warm is None:        # the event is the trigger; a lost one, the catch-up's
+            try:
+                if arrivals:
+                    announce(source, arrivals)
+            except Exception as error:
+                log.warning("%s; the catch-up starts the load instead", error)
+                catch_up.soon(RETRY_AFTER)
             return
         try:                    # the event is for the UI only: the load runs regardless
-            announce(source, arrivals)
-        except ServiceError as error:
+            if arrivals:
+                announce(source, arrivals)
+        except Exception as error:
             log.warning("%s", error)
-        warm.handle(source, arrivals)
+        if not warm.handle(source, arrivals):
+            catch_up.soon(RETRY_AFTER)     # after any failure: look at the ledger again
 
     batches = ArrivalBatches(handle, debounce=watching["debounce"])
+    if warm is not None:
+        catch_up = CatchUp(config, lambda work: batches.request(work.source),
+                           every=config.service.freshness_every.total_seconds(),
+                           on_start=warm.check_freshness)
+    else:
+        from .pooled import check_freshness, requester
+
+        catch_up = CatchUp(config, requester(config, api_url),
+                           every=config.service.freshness_every.total_seconds(),
+                           on_start=lambda: check_freshness(config, api_url))
     watcher = LandingWatcher(config, batches.add, interval=watching["interval"],
                              events=watching["events"], known=loaded_files(config))
     loop = asyncio.get_running_loop()
@@ -155,6 +180,7 @@ async def _serve(config: WorkbenchConfig, declared: list, api_url: str, pool: st
             loop.add_signal_handler(number, stop.set)
     runner_task = asyncio.create_task(runner.start()) if runner else None
     watcher.start()
+    catch_up.start()
     record.write(config, api_url, pool)
     if ready is not None:
         ready.set()
@@ -168,6 +194,7 @@ async def _serve(config: WorkbenchConfig, declared: list, api_url: str, pool: st
             await asyncio.sleep(0.2)
     finally:
         watcher.stop()
+        catch_up.stop()
         await asyncio.to_thread(batches.stop)   # a batch under way finishes its flow run
         if warm is not None:
             unregister(warm)

@@ -6,7 +6,10 @@ The server, first match wins:
 
 1. ``api_url`` given, or ``PREFECT_API_URL`` in the environment;
 2. the service record (``.workbench/service.json``), if the process it names is alive;
-3. none: ``read()`` returns None.
+3. the project's shared local server (``.workbench/prefect/workbench-server.json``), while
+   its supervisor or its server process lives: found even when orphaned (the supervisor
+   killed, the server still running on the project's database);
+4. none: ``read()`` returns None.
 
 The server is asked over its REST API with httpx and a short timeout: no Prefect import (the
 CLI stays fast) and no event loop (a notebook's running loop is no trouble). A server that
@@ -103,7 +106,7 @@ class ServerStatus:
     """
 
     api_url: str
-    found_by: str                   # "PREFECT_API_URL", "service.json" or "argument"
+    found_by: str       # "PREFECT_API_URL", "service.json", "workbench-server.json" or "argument"
     reachable: bool
     checked_at: datetime            # UTC; ages in the rendering are relative to it
     project: str                    # this project's name; only its deployments are shown
@@ -179,6 +182,8 @@ def read(config: WorkbenchConfig, *, api_url: str | None = None, limit: int = 10
         api_url, found_by = os.environ["PREFECT_API_URL"], "PREFECT_API_URL"
     elif service is not None:
         api_url, found_by = service.api_url, record.FILE_NAME
+    elif (server := _shared_server(config)) is not None:
+        api_url, found_by = server
     else:
         return None
     api_url = api_url.rstrip("/")
@@ -191,6 +196,22 @@ def read(config: WorkbenchConfig, *, api_url: str | None = None, limit: int = 10
     return ServerStatus(api_url=api_url, found_by=found_by, checked_at=_now(),
                         project=config.project, service=service,
                         stale=_late(config, freshness), **facts)
+
+
+def _shared_server(config: WorkbenchConfig) -> tuple[str, str] | None:
+    """The project's shared server, (API URL, how it was found), if a process of it lives."""
+    from . import shared
+
+    for home in dict.fromkeys([config.state_dir / "prefect", shared.home()]):
+        found = shared.read(home)
+        if found is None:
+            continue
+        if record.alive(found.pid):
+            return found.url, shared.RECORD
+        if found.server_pid and record.alive(found.server_pid):
+            return found.url, (f"{shared.RECORD} (orphaned: supervisor {found.pid} gone, "
+                               f"server pid {found.server_pid} still runs)")
+    return None
 
 
 def _ask(api_url: str, limit: int, timeout: float, service: ServiceRecord | None,

@@ -25,6 +25,8 @@ from ..config import WorkbenchConfig
 from ..watch import Arrival
 
 log = logging.getLogger(__name__)
+ATTEMPTS = 3            # runs of one batch when the error is transient (catchup.transient)
+RETRY_SECONDS = 3.0     # the wait before the second attempt; doubled before the third
 _projects: dict[str, WarmProject] = {}
 _projects_lock = threading.Lock()
 
@@ -36,6 +38,7 @@ class WarmProject:
         self.workbench = Workbench(config.root)
         self.api_url = api_url
         self.run_lock = threading.Lock()     # one load-and-build of this process at a time
+        self._alerted: dict[str, str] = {}   # source -> the failure last alerted
 
     @property
     def root(self) -> str:
@@ -50,23 +53,79 @@ class WarmProject:
 
         return time.perf_counter() - started
 
-    def handle(self, source: str, arrivals: Sequence[Arrival]) -> None:
-        """One batch of a source's arrivals: the ``workbench-arrival`` flow run, here.
+    def handle(self, source: str, arrivals: Sequence[Arrival]) -> bool:
+        """One batch of a source (its arrivals, or a catch-up with none): the
+        ``workbench-arrival`` flow run, here, if the warehouse says there is work left.
 
+        Nothing left (the files of a duplicated or retried trigger are loaded, the data
+        built): no run. A run that fails on a transient error is tried again, up to
+        ``ATTEMPTS`` times; one that still fails sends an alert (``freshness.notify_failed``,
+        once per source and error) and returns False, so the caller can look again soon.
         Called in the source's thread, which does not see the serve thread's Prefect
-        settings: they are set again for the flow run."""
+        settings: they are set again for each flow run."""
+        from .catchup import pending, transient
+
+        config = self.workbench.config
+        work = pending(config, [source]).get(source)
+        if work is None:
+            log.info("%s: nothing left to load or build (%d arrival(s) already handled)",
+                     source, len(arrivals))
+            return True
+        files = [path for path, _size, _mtime in work.files]
+        log.info("%s: %s (key %s)", source, work.describe(), work.key)
+        for attempt in range(1, ATTEMPTS + 1):
+            error = self._run(source, files)
+            if error is None:
+                self._alerted.pop(source, None)     # a later failure is news again
+                return True
+            work = pending(config, [source]).get(source)
+            if work is None:        # what failed was set aside (rejected rows, files)
+                return True
+            if not transient(error) or attempt == ATTEMPTS:
+                break
+            log.warning("load and build of %s failed (attempt %d of %d), trying again: %s",
+                        source, attempt, ATTEMPTS, error)
+            time.sleep(RETRY_SECONDS * attempt)
+        self._alert(source, error)
+        return False
+
+    def _run(self, source: str, files: list[str]) -> BaseException | None:
+        """The flow run; the error it failed with, or None."""
         from prefect.settings import (PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
                                       temporary_settings)
 
         from .flows import load_and_build
 
-        files = [a.relative for a in arrivals]
-        log.info("%d file(s) of %s arrived: %s", len(files), source, ", ".join(files))
         with temporary_settings(updates={PREFECT_API_URL: self.api_url,
                                          PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             state = load_and_build(self.root, source, files, return_state=True)
-        if state.is_failed() or state.is_crashed():
-            log.error("load and build of %s: %s", source, state.message)
+        if not (state.is_failed() or state.is_crashed()):
+            return None
+        log.error("load and build of %s: %s", source, state.message)
+        error = state.result(raise_on_failure=False)
+        return error if isinstance(error, BaseException) else RuntimeError(state.message)
+
+    def _alert(self, source: str, error: BaseException) -> None:
+        """Tell the operator, through the staleness alerts' channel, once per error."""
+        from ..freshness import notify_failed
+
+        said = f"{type(error).__name__}: {error}"
+        if self._alerted.get(source) == said:
+            return
+        try:
+            notify_failed(self.workbench.config, source, "load and build", said)
+            self._alerted[source] = said
+        except Exception:
+            log.exception("could not send the alert for the failed run of %s", source)
+
+    def check_freshness(self) -> dict:
+        """The freshness check, as a flow run of this process (at serve's start)."""
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        from .flows import check_freshness
+
+        with temporary_settings(updates={PREFECT_API_URL: self.api_url}):
+            return check_freshness(self.root)
 
 
 def register(project: WarmProject) -> WarmProject:
