@@ -178,6 +178,7 @@ def test_report_runs_with_parameters_and_writes_html(project_copy: Path):
     page_html = result.html.read_text()
     assert "<pre>42\n</pre>" in page_html
     assert "<pre>notebooks\n</pre>" in page_html     # the kernel ran in the notebook's folder
+    assert not re.search(r"<script[^>]*\bsrc=", page_html)     # nothing from a CDN
     assert result.executed.exists() and result.executed.suffix == ".ipynb"
     assert result.html.name in repr(result) and "<a href=" in result._repr_html_()
 

@@ -52,7 +52,8 @@ _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- endblock html_head_js_mermaidjs -%}
 {% block jupyter_widgets %}
 {%- if resources.workbench.renderer %}
-<style>.widget-subarea ~ .workbench-widget-fallback { display: none; }</style>
+<style>.widget-subarea ~ .workbench-widget-fallback { display: none; }
+.widget-subarea { font-family: var(--jp-ui-font-family); }  /* as in JupyterLab */</style>
 <script>{{ resources.workbench.renderer }}</script>
 {%- endif %}
 {% endblock jupyter_widgets %}

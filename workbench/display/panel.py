@@ -31,8 +31,10 @@ How it runs:
 
 Exported notebooks: the panel's status line, node table and result are ``ipywidgets.HTML``
 values, kept in the notebook's widget state when it is saved with it (JupyterLab's
-"Save Widget State Automatically", or nbclient's default). Without widget state, exports show
-a static line instead (the panel's ``text/html`` fallback): the project and its last run.
+"Save Widget State Automatically", or nbclient's default, as in ``workbench report``, whose
+HTML draws them offline). Without widget state (GitHub, a static viewer), the output's
+``text/html`` and ``text/plain`` show what the panel showed when it was displayed: its title,
+status, node table and result, without the buttons.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from ..errors import RunCancelled
 from ..progress import RunEvent
 
 from .panel_view import _border, _button, _html, _label_line, _plan_table, _Run, _service, \
-    _static_html, _status, _table, _title
+    _static_html, _static_text, _status, _table, _title
 
 if TYPE_CHECKING:
     from ..api import Workbench
@@ -149,6 +151,7 @@ class WorkbenchPanel(widgets.VBox):
         self._run: _Run | None = None     # the run this panel shows
         self._planning = False            # a Plan is being read; no run starts meanwhile
         self._thread: threading.Thread | None = None
+        self._result: RunResult | None = None     # the result shown, for the text fallback
         self._refresh_service()
 
     # -- buttons -------------------------------------------------------------------------------
@@ -184,7 +187,7 @@ class WorkbenchPanel(widgets.VBox):
     def _plan(self, sources: list[str] | None, select: str | None, full_refresh: bool) -> None:
         try:
             plan = self.wb.plan(sources=sources, select=select, full_refresh=full_refresh)
-            self.result.value = ""
+            self.result.value, self._result = "", None
             self.progress.value = _plan_table(plan)
             self.status.value = _status("planned", plan.summary() + " (nothing ran)")
         except Exception as error:  # noqa: BLE001 - the panel shows every failure as data
@@ -204,7 +207,7 @@ class WorkbenchPanel(widgets.VBox):
             self._thread = threading.Thread(target=self._work, args=(run, previous),
                                             name="workbench-panel-run", daemon=True)
         self._busy(True)
-        self.result.value = ""
+        self.result.value, self._result = "", None
         self.progress.value = ""
         self.status.value = _status("running", f"{label} · starting…")
         self._thread.start()
@@ -320,22 +323,24 @@ class WorkbenchPanel(widgets.VBox):
         if result is not None:
             # the HTML widget's line height suits one line of controls, not a table
             self.result.value = f"<div style='line-height:1.5'>{result._repr_html_()}</div>"
+            self._result = result
         self.status.value = status
         if idle and current:
             self._busy(False)
 
     # -- display -------------------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):
-        """The widget, plus a static line for exports and viewers without widget state."""
+        """The widget, plus what it shows now as static HTML and text (title, status, node
+        table, result; no buttons), for exports, GitHub and viewers without widget state."""
         data = super()._repr_mimebundle_(**kwargs)
-        line = self._static_line()
-        data["text/plain"] = line
-        data["text/html"] = _static_html(line)
+        root = self.wb.config.root
+        lines = [self.status.value, self.service.value]
+        data["text/html"] = _static_html([_title(root.name, str(root)), *lines,
+                                          self.progress.value, self.result.value])
+        shown = self._result
+        data["text/plain"] = _static_text([f"Workbench panel · {root.name} ({root})", *lines,
+                                           "" if shown is None else repr(shown)])
         return data
-
-    def _static_line(self) -> str:
-        return (f"{self.wb.config.root.name}: {self._last_run()} (interactive in JupyterLab "
-                f"with a running kernel)")
 
     def _last_run(self) -> str:
         try:

@@ -5,11 +5,12 @@ here lets either change without the other. Colours come from ``theme``."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from html import escape
+from html import escape, unescape
 from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
@@ -28,6 +29,7 @@ _STATES = ("queued", "running", "done", "up-to-date", "failed", "skipped", "canc
 _SETTLED = ("done", "up-to-date", "failed", "skipped")
 _UP_TO_DATE = "nothing it reads changed"
 _LINE = f"{theme.MONO};line-height:1.5"
+_STATIC_NOTE = "the buttons work in JupyterLab with a running kernel"
 
 
 @dataclass
@@ -159,10 +161,20 @@ def _label_line(label: str, width: str, text: str) -> str:
             f"{theme.note(text)}</div>")
 
 
-def _static_html(line: str) -> str:
-    """What exports and viewers without widget state show instead of the panel."""
-    return (f"<div class='workbench-panel-static'><b>Workbench panel</b> "
-            f"&middot; {escape(line)}</div>")
+def _static_html(parts: Sequence[str]) -> str:
+    """What exports and viewers without widget state show instead of the panel: ``parts``
+    (the HTML of its title, status, service line, node table and result, as shown), without
+    the controls, which need a kernel."""
+    body = "".join(f"<div>{part}</div>" for part in parts if part)
+    return (f"<div class='workbench-panel-static' style='padding:8px 12px;border:{_border()};"
+            f"line-height:1.5'>{body}<div>{theme.note(_STATIC_NOTE)}</div></div>")
+
+
+def _static_text(parts: Sequence[str]) -> str:
+    """The panel as plain text for a terminal or a text-only viewer: ``parts`` (HTML or
+    text), their tags removed, one line each, then the note about the controls."""
+    lines = [" ".join(unescape(re.sub(r"<[^>]+>", " ", part)).split()) for part in parts]
+    return "\n".join([*(line for line in lines if line), f"({_STATIC_NOTE})"])
 
 
 def _kind(kind: object) -> str:

@@ -11,7 +11,9 @@ if the cell also ends with it (``result = wb.run(); result``). If the cell fails
 server that would not start, a cancel), the output says that the run stopped and why.
 
 In a headless report the output is saved in its final state; outside a kernel there is no
-display and the CLI prints its own lines.
+display and the CLI prints its own lines. Every state of the output is a plain ``text/html``
+and ``text/plain`` bundle, no widget: exports and text-only viewers show it as it ended (the
+result's table and its ``repr``), never a widget repr.
 """
 
 from __future__ import annotations
@@ -31,14 +33,14 @@ def notebook_progress() -> tuple[Callable[[RunEvent], None], Callable] | None:
     """``(listener, on_done)`` updating one display, or None outside a Jupyter kernel."""
     try:
         from IPython import get_ipython
-        from IPython.display import HTML, display
+        from IPython.display import display
     except ImportError:
         return None
     shell = get_ipython()
     if shell is None or not hasattr(shell, "kernel"):
         return None
-    live = _LiveProgress(shell, HTML)
-    live.handle = display(HTML(live.html()), display_id=True)
+    live = _LiveProgress(shell)
+    live.handle = display(live.bundle(), raw=True, display_id=True)
     return live.listen, live.on_done
 
 
@@ -56,8 +58,8 @@ class _LiveProgress:
     """One display handle, updated by the run's events and, for a run on the cell's thread,
     by a one-second ticker that ends with the run, or with the cell if it raised."""
 
-    def __init__(self, shell, html: type) -> None:
-        self.shell, self.html_type, self.handle = shell, html, None
+    def __init__(self, shell) -> None:
+        self.shell, self.handle = shell, None
         self.run = _Run("wb.run()", None, None, False)
         self.phase: tuple[str, float] | None = None     # what the run does, since when
         self.ended = threading.Event()
@@ -75,7 +77,11 @@ class _LiveProgress:
 
     def on_done(self, result) -> None:
         _shown[result.run_id] = self.shell.execution_count
-        self._end(result._repr_html_())
+        self._end({"text/html": result._repr_html_(), "text/plain": repr(result)})
+
+    def bundle(self) -> dict[str, str]:
+        """The output while the run goes on: the HTML below, and its status line as text."""
+        return {"text/html": self.html(), "text/plain": f"wb.run() running · {self.line()}"}
 
     def html(self) -> str:
         """The status line (what runs, for how long) and, once planned, the node table."""
@@ -114,15 +120,15 @@ class _LiveProgress:
         with self.lock:
             if self.ended.is_set() or self.handle is None:
                 return
-            self.handle.update(self.html_type(self.html()))
+            self.handle.update(self.bundle(), raw=True)
 
-    def _end(self, text: str) -> None:
+    def _end(self, bundle: dict[str, str]) -> None:
         with self.lock:
             if self.ended.is_set():
                 return
             self.ended.set()
             if self.handle is not None:
-                self.handle.update(self.html_type(text))
+                self.handle.update(bundle, raw=True)
         try:
             self.shell.events.unregister("post_run_cell", self._cell_ended)
         except ValueError:
@@ -135,6 +141,7 @@ class _LiveProgress:
         elapsed = time.monotonic() - self.run.started
         self.run.stop()
         state = "cancelled" if type(error).__name__ == "RunCancelled" else "error"
-        self._end(f"<div class='workbench-live'>"
-                  + _status(state, f"the run stopped after {elapsed:.0f}s{why}")
-                  + (_table(self.run) if self.run.rows else "") + "</div>")
+        said = f"the run stopped after {elapsed:.0f}s{why}"
+        self._end({"text/html": f"<div class='workbench-live'>{_status(state, said)}"
+                                + (_table(self.run) if self.run.rows else "") + "</div>",
+                   "text/plain": f"wb.run() {state} · {said}"})
