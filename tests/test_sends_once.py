@@ -1,8 +1,9 @@
 """Sends happen once, however often the sending process is killed.
 
-A real subprocess runs the ``personalized_messages`` action against a DuckDB file with a few
-thousand candidates and is killed with SIGKILL after a random delay, again and again (ten
-times for the outbox, five for SMTP, whose sends are slower), then runs once to the end; the
+A real subprocess runs the ``personalized_messages`` action against a DuckDB file with
+thousands of candidates (a few of the ledger's chunks, for the outbox) and is killed with
+SIGKILL after a random delay, again and again (ten times for the outbox, five for SMTP,
+whose sends are slower), then runs once to the end; the
 tests take a minute or so because each round is a fresh process. What a person would count afterwards: every key in exactly one outbox
 line across all the outbox files, and ``sent`` in the ledger; with SMTP (a real server on
 127.0.0.1), every e-mail received, and at most one received twice per kill.
@@ -28,6 +29,7 @@ import duckdb
 import pytest
 from aiosmtpd.controller import Controller
 
+from workbench.delivery.ledger import CHUNK
 from workbench.service import free_port
 
 CANDIDATES = '"marts"."recommendation_candidates"'
@@ -113,7 +115,9 @@ def ledger_statuses(db: Path) -> Counter:
 
 
 def test_outbox_sends_each_key_exactly_once_across_random_kills(tmp_path):
-    users, seed = 4000, random.randrange(1 << 30)
+    # Enough users for a few of the ledger's chunks, so that kills land between chunks too;
+    # a chunk takes a fraction of a second, hence the short span.
+    users, seed = 8 * CHUNK - 500, random.randrange(1 << 30)
     print(f"seed {seed}")
     db = make_warehouse(tmp_path, users)
     folder = tmp_path / "data" / "outbox"
@@ -121,7 +125,7 @@ def test_outbox_sends_each_key_exactly_once_across_random_kills(tmp_path):
     def sending() -> int:           # bytes in the outbox, part files included
         return sum(path.stat().st_size for path in folder.glob("*outbox-*"))
 
-    rounds = kill_at_random(db, tmp_path, {}, seed, kills=10, span=1.5, sending=sending)
+    rounds = kill_at_random(db, tmp_path, {}, seed, kills=10, span=0.25, sending=sending)
 
     keys = Counter(json.loads(line)["key"] for path in folder.glob("outbox-*.jsonl")
                    for line in path.read_text(encoding="utf-8").splitlines())

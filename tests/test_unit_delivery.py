@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import resource
+import signal
 from pathlib import Path
 
 import duckdb
@@ -133,6 +135,29 @@ def test_a_part_file_whose_writer_is_alive_is_never_recovered(tmp_path):
                                                               "2:try_feature:2026-10"]
 
 
+def test_a_chunk_whose_write_is_cut_short_counts_only_its_whole_lines(tmp_path):
+    # A real short write: the kernel stops at the file-size limit (RLIMIT_FSIZE) mid-line,
+    # then refuses the rest (EFBIG), as a full disk would.
+    folder = tmp_path / "outbox"
+    outbox = OutboxDelivery(folder, run_id="full")
+    outbox.send(message(1))
+    line = outbox._part.stat().st_size
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2 * line + line // 2, hard))
+    try:
+        written, error = outbox.send_many([message(n) for n in range(2, 6)])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+    outbox.close()
+
+    assert written == 1
+    assert isinstance(error, ChannelUnavailable) and error.key == "3:try_feature:2026-10"
+    assert [line["key"] for line in outbox_lines(folder)] == ["1:try_feature:2026-10",
+                                                              "2:try_feature:2026-10"]
+
+
 def test_make_delivery_names_the_unknown_channel(tmp_path):
     assert make_delivery({}, tmp_path, "r").channel == "outbox"
     with pytest.raises(ConfigError, match="'pigeon' is not a channel"):
@@ -178,8 +203,7 @@ def test_keys_a_killed_run_wrote_are_settled_as_sent_and_the_others_sent_once(co
         _record_attempts(con, messages, "outbox", "killed", killed.target)
     killed.send(messages[0])
     killed.send(messages[1])
-    killed._file.write(json.dumps({"key": messages[2].key})[:12])
-    killed._file.flush()
+    killed._file.write(json.dumps({"key": messages[2].key})[:12].encode())
     killed._file.close()              # the kernel's part of a kill: the lock goes
 
     outcome = deliver(con, OutboxDelivery(folder, run_id="next"), messages, run_id="next")

@@ -62,10 +62,6 @@ def message_key(user_id: int, campaign: str, period: str) -> str:
     return f"{user_id}:{campaign}:{period}"
 
 
-def _row_key(row: Mapping[str, Any]) -> str:
-    return message_key(row["user_id"], row["campaign"], row["period"])
-
-
 def personalized_messages(ctx: StepContext) -> StepReport:
     """Render and deliver one message per candidate not yet sent; see the module docstring.
 
@@ -80,8 +76,8 @@ def personalized_messages(ctx: StepContext) -> StepReport:
     status = statuses(ctx.con)
     if not ctx.dry_run:   # render only what is due: a re-run has thousands already sent
         sent_keys = {k for k, v in status.items() if v == "sent"}
-        already_rows = [r for r in rows if _row_key(r) in sent_keys]
-        rows = [r for r in rows if _row_key(r) not in sent_keys]
+        already_rows = [r for r in rows if r["key"] in sent_keys]
+        rows = [r for r in rows if r["key"] not in sent_keys]
     messages = render_messages(environment, rows)          # every template error before a send
     if ctx.dry_run:
         already = [m for m in messages if status.get(m.key) == "sent"]

@@ -2,8 +2,10 @@
 
 The table ``_delivery.deliveries`` (schema in ``LEDGER_SQL``) belongs to this module: it is
 created, written and read only here. ``deliver`` writes it as each delivery happens: one
-message at a time for SMTP, in chunks of ``CHUNK`` messages for the local outbox (one commit
-costs a few milliseconds of fsync: committing per message, 1,000 outbox messages took 7 s):
+message at a time for SMTP, in chunks of ``CHUNK`` messages for the local outbox. Each chunk
+costs two commits (a few milliseconds of fsync each) and two statements that take the whole
+chunk as an Arrow table, and the outbox writes the chunk in one ``write``: committing per
+message, 1,000 outbox messages took 7 s; in chunks of 100, 97,437 took 15 s:
 
 * before a chunk is sent, its rows are upserted as ``failed`` with ``attempts + 1``, the
   error ``INTERRUPTED`` and the ``target`` the chunk goes to (the outbox file): a
@@ -55,7 +57,7 @@ from .message import Delivery, Message
 
 SCHEMA = "_delivery"
 LEDGER = f"{SCHEMA}.deliveries"
-CHUNK = 100        # outbox messages per ledger transaction (see the module docstring)
+CHUNK = 5000       # outbox messages per ledger transaction (see the module docstring)
 LEDGER_SQL = f"""
 create schema if not exists {SCHEMA};
 create table if not exists {LEDGER} (
@@ -156,25 +158,14 @@ def deliver(con: duckdb.DuckDBPyConnection, delivery: Delivery, messages: Sequen
             chunk = messages[start:start + size]
             with _transaction(con):
                 _record_attempts(con, chunk, delivery.channel, run_id, delivery.target)
-            outcomes: list[tuple[Message, str | None]] = []
-            for message in chunk:
-                try:
-                    delivery.send(message)
-                except DeliveryFailed as exc:
-                    outcomes.append((message, str(exc)))
-                    log.warning("%s: %s not delivered (will retry): %s", name, message.key, exc)
-                    if isinstance(exc, ChannelUnavailable):
-                        unavailable = exc
-                        break
-                else:
-                    outcomes.append((message, None))
+            outcomes, unavailable = _send(delivery, chunk, log, name)
             with _transaction(con):
                 _record_sent(con, [m.key for m, error in outcomes if error is None])
                 for message, error in outcomes:
                     if error is not None:
-                        _record_failure(con, message.key, error)
-                for message in chunk[len(outcomes):]:
-                    _record_failure(con, message.key, f"not attempted: {unavailable}")
+                        _record_failure(con, [message.key], error)
+                _record_failure(con, [m.key for m in chunk[len(outcomes):]],
+                                f"not attempted: {unavailable}")
             sent += sum(error is None for _, error in outcomes)
             failed += sum(error is not None for _, error in outcomes)
             if unavailable is not None:
@@ -183,6 +174,35 @@ def deliver(con: duckdb.DuckDBPyConnection, delivery: Delivery, messages: Sequen
     finally:
         delivery.close()
     return DeliveryOutcome(sent, failed, not_attempted, unavailable, len(recovered))
+
+
+def _send(delivery: Delivery, chunk: Sequence[Message],
+          log: logging.Logger | logging.LoggerAdapter, name: str
+          ) -> tuple[list[tuple[Message, str | None]], ChannelUnavailable | None]:
+    """Send a chunk: (each message tried, with its error or None; the channel failure that
+    stopped the chunk). A channel with ``send_many`` (the outbox) takes the chunk in one
+    write and says how many messages it wrote whole; the others go one by one."""
+    outcomes: list[tuple[Message, str | None]] = []
+    send_many = getattr(delivery, "send_many", None)
+    if send_many is not None:
+        written, error = send_many(chunk)
+        outcomes = [(message, None) for message in chunk[:written]]
+        if error is None:
+            return outcomes, None
+        outcomes.append((chunk[written], str(error)))
+        log.warning("%s: %s not delivered (will retry): %s", name, chunk[written].key, error)
+        return outcomes, error
+    for message in chunk:
+        try:
+            delivery.send(message)
+        except DeliveryFailed as exc:
+            outcomes.append((message, str(exc)))
+            log.warning("%s: %s not delivered (will retry): %s", name, message.key, exc)
+            if isinstance(exc, ChannelUnavailable):
+                return outcomes, exc
+        else:
+            outcomes.append((message, None))
+    return outcomes, None
 
 
 def _settle(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -201,8 +221,7 @@ def _settle(con: duckdb.DuckDBPyConnection) -> set[str]:
         for target, keys in in_doubt.items():
             found = keys & outbox.written_keys(Path(target))
             written |= found
-            for key in keys - found:
-                _record_failure(con, key, NOT_WRITTEN.format(target=target))
+            _record_failure(con, sorted(keys - found), NOT_WRITTEN.format(target=target))
         _record_sent(con, sorted(written))
     for target in in_doubt:
         outbox.publish(Path(target))
@@ -259,10 +278,30 @@ def _record_attempts(con: duckdb.DuckDBPyConnection, messages: Sequence[Message]
 
 
 def _record_sent(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None:
-    if keys:
-        con.execute(f"update {LEDGER} set status = 'sent', last_error = null, sent_at = ? "
-                    f"where key in (select unnest(?::varchar[]))", [utc_now(), keys])
+    with _registered_keys(con, keys) as relation:
+        if relation:
+            con.execute(f"update {LEDGER} set status = 'sent', last_error = null, sent_at = ? "
+                        f"from {relation} k where {LEDGER}.key = k.key", [utc_now()])
 
 
-def _record_failure(con: duckdb.DuckDBPyConnection, key: str, error: str) -> None:
-    con.execute(f"update {LEDGER} set last_error = ? where key = ?", [error[:2000], key])
+def _record_failure(con: duckdb.DuckDBPyConnection, keys: list[str], error: str) -> None:
+    with _registered_keys(con, keys) as relation:
+        if relation:
+            con.execute(f"update {LEDGER} set last_error = ? from {relation} k "
+                        f"where {LEDGER}.key = k.key", [error[:2000]])
+
+
+@contextlib.contextmanager
+def _registered_keys(con: duckdb.DuckDBPyConnection, keys: list[str]) -> Iterator[str | None]:
+    """``keys`` as a relation to join (one statement for a chunk, however large), or None
+    when there are none."""
+    if not keys:
+        yield None
+        return
+    import pyarrow as pa
+
+    con.register("_delivery_keys", pa.table({"key": pa.array(keys, pa.string())}))
+    try:
+        yield "_delivery_keys"
+    finally:
+        con.unregister("_delivery_keys")

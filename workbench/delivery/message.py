@@ -35,6 +35,11 @@ class Delivery(Protocol):
     ledger records it with its intent to send. ``recover()`` finishes what a killed run of
     this channel left half done; the ledger calls it once, before the first send, after it
     has settled the keys that run left in doubt.
+
+    A channel that can take a chunk at once may also offer ``send_many(messages) ->
+    (written, error)``: how many of the messages it delivered, in order, and the
+    ``ChannelUnavailable`` that stopped the rest (or None). The outbox does: one write per
+    chunk of thousands instead of one per message.
     """
 
     channel: str

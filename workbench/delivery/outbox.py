@@ -14,11 +14,13 @@ holds an ``flock`` on it, which the kernel releases when the writer dies, howeve
 
 from __future__ import annotations
 
+import bisect
 import fcntl
+import itertools
 import json
 import os
 import re
-from dataclasses import asdict
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ChannelUnavailable
@@ -59,19 +61,35 @@ class OutboxDelivery:
                 _publish_part(part, self.folder)
 
     def send(self, message: Message) -> None:
+        written, error = self.send_many([message])
+        if error is not None:
+            raise error
+
+    def send_many(self, messages: Sequence[Message]) -> tuple[int, ChannelUnavailable | None]:
+        """Append the messages' lines in one write: (how many were written whole, the error
+        that stopped the rest, or None). The file is unbuffered, so a written line is in the
+        kernel's hands, where a kill of this process cannot lose it, before the ledger says
+        "sent"; a write cut short leaves a partial last line, cut off on close or recovery."""
         if self._file is None:
             self._open()
-        line = json.dumps({**asdict(message), "channel": self.channel, "run_id": self.run_id},
-                          ensure_ascii=False)
+        lines = [self._line(message) for message in messages]
+        data = memoryview(b"".join(lines))
+        done = 0
         try:
-            self._file.write(line + "\n")
-            # Flushed per message: once the ledger says "sent", the line must be in the
-            # kernel's hands, where a kill of this process cannot lose it.
-            self._file.flush()
+            while done < len(data):
+                done += self._file.write(data[done:])
         except OSError as exc:
             self._torn = True
-            raise ChannelUnavailable(f"cannot write {self._part}: {exc}", key=message.key,
-                                     channel=self.channel) from exc
+            whole = bisect.bisect_right(list(itertools.accumulate(map(len, lines))), done)
+            return whole, ChannelUnavailable(f"cannot write {self._part}: {exc}",
+                                             key=messages[whole].key, channel=self.channel)
+        return len(messages), None
+
+    def _line(self, message: Message) -> bytes:
+        # vars(), not asdict(): the fields are scalars, and asdict's deep copy was a third of
+        # the outbox's time.
+        record = {**vars(message), "channel": self.channel, "run_id": self.run_id}
+        return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
 
     def close(self) -> None:
         if self._file is None:
@@ -92,7 +110,7 @@ class OutboxDelivery:
             self.folder.mkdir(parents=True, exist_ok=True)
             self.path = _free_name(self.folder, f"outbox-{safe_name(self.run_id)}")
             self._part = _part_of(self.path)
-            self._file = open(self._part, "a", encoding="utf-8")
+            self._file = open(self._part, "ab", buffering=0)
             fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             raise ChannelUnavailable(f"cannot open the outbox in {self.folder}: {exc}",
