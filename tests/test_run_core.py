@@ -108,3 +108,25 @@ def test_cancel_starts_no_new_work_is_recorded_as_cancelled_and_the_next_run_cat
     result = wb.run(**options)
     assert result.ok, result
     assert len(wb.table("user_engagement")) > 0
+
+
+def test_every_dbt_node_in_one_build_reports_each_node_and_leaves_target_to_the_parse(
+        project, monkeypatch):
+    monkeypatch.delenv("DBT_WRITE_JSON", raising=False)
+    wb = Workbench(project)
+    first = wb.run(executor=InlineExecutor())
+    first.raise_for_failures()
+    target = project / "dbt" / "target"
+    assert (target / "manifest.json").is_file()          # the parse's, for dbt's own tools
+    assert not (target / "run_results.json").exists()    # builds rewrite nothing per call
+    dbt_nodes = {(n.kind, n.name): n.rows for n in first.nodes
+                 if n.kind in ("seed", "model", "snapshot", "test")}
+
+    rebuilt = wb.run(select="model:* seed:* test:*", full_refresh=True,
+                     executor=InlineExecutor())
+
+    assert rebuilt.ok, rebuilt
+    assert {(n.kind, n.name): n.rows for n in rebuilt.nodes} == dbt_nodes
+    monkeypatch.setenv("DBT_WRITE_JSON", "true")         # dbt's own switch still works
+    wb.run(select="user_engagement", executor=InlineExecutor()).raise_for_failures()
+    assert (target / "run_results.json").is_file()
