@@ -27,7 +27,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	bash tests/browser_setup.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --numprocesses=auto --maxprocesses=2 --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/imports.py
