@@ -29,11 +29,16 @@ One long-lived process (``serve``) that
   ``workbench.file.arrived`` per batch. Without a pool the load and build deployments carry
   no triggers: the serve process runs each batch itself as the ``workbench-arrival`` flow
   (stage, load, build downstream) in its warm project (``warm``: dbt parsed once);
+* catches up from the warehouse's state (``catchup``): at start, every ``freshness_every``
+  on a fixed anchor and soon after a failure, each source with files not loaded or data not
+  built is run again (in this process, or with ``pool`` as deployment runs with an
+  idempotency key, ``pooled``), so no lost event or killed run leaves a mart behind;
 * keeps its record, ``.workbench/service.json`` (``record.py``), for ``workbench status``.
 
 One module per job: ``events`` (names, resources, emitting), ``flows``, ``deploy``
 (deployments, names, tags), ``batches`` (arrivals merged, a thread per source), ``warm``
-(the serve process's Workbench), ``server`` (a Prefect server process), ``shared`` and
+(the serve process's Workbench), ``catchup`` and ``pooled`` (work left, from the ledger),
+``logs`` (the workbench's lines in the UI), ``server`` (a Prefect server process), ``shared`` and
 ``supervisor`` (the shared local server), ``record`` (service.json),
 ``loop`` (the serve loop) and ``status`` (what the server is doing, for ``wb.server()``).
 Importing this package imports no Prefect: only ``flows`` does, and it is imported once

@@ -76,8 +76,9 @@ class ArrivalBatches:
             return (not self._busy and not self._requested
                     and not any(self._pending.values()))
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Drop what is queued, let batches being handled finish (up to ``timeout``)."""
+    def stop(self, timeout: float = 30.0) -> list[str]:
+        """Drop what is queued, let batches being handled finish (up to ``timeout``);
+        return the sources whose batch is still under way."""
         with self._changed:
             self._stopping = True
             self._pending.clear()
@@ -86,6 +87,7 @@ class ArrivalBatches:
         deadline = time.monotonic() + timeout
         for thread in list(self._threads.values()):
             thread.join(max(0.0, deadline - time.monotonic()))
+        return sorted(s for s, thread in self._threads.items() if thread.is_alive())
 
     def _work(self, source: str) -> None:
         while True:

@@ -32,6 +32,7 @@ from ..watch import landing_files
 log = logging.getLogger(__name__)
 
 ANCHOR = datetime(2024, 1, 1, tzinfo=timezone.utc)   # checks fall due at ANCHOR + k * every
+QUIET_SECONDS = 10.0    # a file changed more recently is left to the watcher
 # Errors of the input, not of the moment: trying again reads the same bad file or model.
 BAD_INPUT = (ConfigError, SourceError, TableNotFoundError, ColumnNotFoundError, QueryRefused)
 
@@ -58,15 +59,20 @@ class Work:
         return f"{self.source}: {', '.join(parts)}"
 
 
-def pending(config: WorkbenchConfig, sources: Iterable[str] | None = None
-            ) -> dict[str, Work]:
+def pending(config: WorkbenchConfig, sources: Iterable[str] | None = None, *,
+            quiet_seconds: float = 0.0) -> dict[str, Work]:
     """Each source (of ``sources``, default all) with files not yet loaded or data not yet
-    built, read from the published warehouse; {} when every mart is current."""
+    built, read from the published warehouse; {} when every mart is current.
+
+    ``quiet_seconds``: leave out files changed that recently (one being written in place
+    is the watcher's to report once it is complete)."""
     wanted = set(sources) if sources is not None else {s.name for s in config.sources}
     seen, versions = _ledger(config)
     files: dict[str, list[tuple[str, int, int]]] = {}
+    settled = time.time_ns() - int(quiet_seconds * 1e9)
     for source, _path, relative, size, mtime_ns in landing_files(config):
-        if source in wanted and seen.get((source, relative)) != (size, mtime_ns):
+        if (source in wanted and seen.get((source, relative)) != (size, mtime_ns)
+                and mtime_ns <= settled):
             files.setdefault(source, []).append((relative, size, mtime_ns))
     work = {}
     for source in sorted(wanted):
@@ -129,7 +135,7 @@ class CatchUp:
     def run_once(self) -> dict[str, Work]:
         """Look now; request each source's work; return it."""
         try:
-            work = pending(self.config)
+            work = pending(self.config, quiet_seconds=QUIET_SECONDS)
         except Exception:   # a warehouse being published, a busy disk: look again soon
             log.exception("catch-up could not read the warehouse; trying again soon")
             self.soon(5.0)

@@ -33,6 +33,7 @@ from .warm import WarmProject, register, unregister
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = 30.0      # seconds from a failed batch to the next look at the ledger
+STOP_GRACE = 20.0       # seconds a batch under way gets to finish when serve is stopped
 
 
 def serve(root: Path | str | None = None, *, api_url: str | None = None,
@@ -92,12 +93,19 @@ def serve(root: Path | str | None = None, *, api_url: str | None = None,
             watching = {"interval": watch_interval, "events": events,
                         "debounce": config.service.debounce.total_seconds()
                         if debounce is None else debounce}
-            asyncio.run(_serve(config, declared, api_url, pool, stop, poll_seconds,
-                               watching, ready))
+            abandoned = asyncio.run(_serve(config, declared, api_url, pool, stop,
+                                           poll_seconds, watching, ready))
     except KeyboardInterrupt:
-        pass
+        abandoned = []
     finally:
         record.remove(config)
+    if abandoned and threading.current_thread() is threading.main_thread():
+        # Told to stop, and a batch still runs after the grace: stop now rather than hang
+        # (its run published nothing; the catch-up of the next start does it again).
+        log.warning("stopping with the run of %s under way; the next start catches up",
+                    ", ".join(abandoned))
+        logging.shutdown()
+        os._exit(0)
 
 
 @contextmanager
@@ -195,13 +203,15 @@ async def _serve(config: WorkbenchConfig, declared: list, api_url: str, pool: st
     finally:
         watcher.stop()
         catch_up.stop()
-        await asyncio.to_thread(batches.stop)   # a batch under way finishes its flow run
+        # A batch under way may finish its flow run, within the grace.
+        abandoned = await asyncio.to_thread(batches.stop, STOP_GRACE)
         if warm is not None:
             unregister(warm)
         if runner_task is not None:
             await _stop_runner(runner, runner_task)
         for number in signals:
             loop.remove_signal_handler(number)
+    return abandoned
 
 
 async def _stop_runner(runner, task: asyncio.Task) -> None:

@@ -68,11 +68,11 @@ class WarmProject:
         config = self.workbench.config
         work = pending(config, [source]).get(source)
         if work is None:
-            log.info("%s: nothing left to load or build (%d arrival(s) already handled)",
-                     source, len(arrivals))
+            log.info("%s: nothing left to load or build%s", source,
+                     f" ({len(arrivals)} arrival(s) already loaded)" if arrivals else "")
             return True
         files = [path for path, _size, _mtime in work.files]
-        log.info("%s: %s (key %s)", source, work.describe(), work.key)
+        log.info("%s (key %s)", work.describe(), work.key)
         for attempt in range(1, ATTEMPTS + 1):
             error = self._run(source, files)
             if error is None:
