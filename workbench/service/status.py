@@ -199,18 +199,19 @@ def read(config: WorkbenchConfig, *, api_url: str | None = None, limit: int = 10
 
 
 def _shared_server(config: WorkbenchConfig) -> tuple[str, str] | None:
-    """The project's shared server, (API URL, how it was found), if a process of it lives."""
+    """The shared server of the project's own Prefect home (``.workbench/prefect``; a home
+    set by ``PREFECT_HOME`` may be shared by other projects), (API URL, how it was found),
+    if a process of it lives."""
     from . import shared
 
-    for home in dict.fromkeys([config.state_dir / "prefect", shared.home()]):
-        found = shared.read(home)
-        if found is None:
-            continue
-        if record.alive(found.pid):
-            return found.url, shared.RECORD
-        if found.server_pid and record.alive(found.server_pid):
-            return found.url, (f"{shared.RECORD} (orphaned: supervisor {found.pid} gone, "
-                               f"server pid {found.server_pid} still runs)")
+    found = shared.read(config.state_dir / "prefect")
+    if found is None:
+        return None
+    if record.alive(found.pid):
+        return found.url, shared.RECORD
+    if found.server_pid and record.alive(found.server_pid):
+        return found.url, (f"{shared.RECORD} (orphaned: supervisor {found.pid} gone, "
+                           f"server pid {found.server_pid} still runs)")
     return None
 
 
