@@ -216,8 +216,9 @@ def test_serve_stopped_during_a_load_and_during_a_build_catches_up_when_restarte
 
 # -- a burst of files through a server that answers 503 ------------------------------------------
 class _Flaky(BaseHTTPRequestHandler):
-    """Forwards to the real Prefect server; answers 503 to every ``every``-th write, and to
-    every websocket (events are lost: the triggers they would carry never come)."""
+    """Forwards to the real Prefect server and answers 503 to every ``every``-th write
+    (creating flow runs, setting states, sending logs...). Websockets (events, the runner's
+    event stream) are tunnelled as they are."""
 
     upstream = ""
     every = 4
@@ -227,12 +228,13 @@ class _Flaky(BaseHTTPRequestHandler):
 
     def _forward(self) -> None:
         cls = type(self)
+        if self.headers.get("Upgrade"):
+            return self._tunnel()
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with cls.lock:
             cls.calls += 1
-            fail = self.headers.get("Upgrade") or (
-                self.command != "GET" and cls.calls % cls.every == 0)
-            cls.refused += bool(fail)
+            fail = self.command != "GET" and cls.calls % cls.every == 0
+            cls.refused += fail
         if fail:
             self.send_response(503)
             self.send_header("Content-Length", "0")
@@ -251,6 +253,35 @@ class _Flaky(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(answer.content)
 
+    def _tunnel(self) -> None:
+        """Pass the upgrade request and then every byte both ways, until either side ends."""
+        import socket
+
+        host, port = type(self).upstream.removeprefix("http://").split(":")
+        upstream = socket.create_connection((host, int(port)), timeout=None)
+        head = f"{self.command} {self.path} {self.request_version}\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in self.headers.items()) + "\r\n"
+        upstream.sendall(head.encode())
+
+        def pipe(source, target) -> None:
+            try:
+                while data := source.recv(65536):
+                    target.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for end in (source, target):
+                    try:
+                        end.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+        back = threading.Thread(target=pipe, args=(upstream, self.connection), daemon=True)
+        back.start()
+        pipe(self.connection, upstream)
+        back.join(5)
+        upstream.close()
+        self.close_connection = True
+
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _forward
 
     def log_message(self, *args) -> None:
@@ -259,7 +290,7 @@ class _Flaky(BaseHTTPRequestHandler):
 
 def test_a_burst_of_files_through_a_server_answering_503_is_loaded_once(
         built_project, tmp_path, server):
-    """Twelve files at once; every fourth write to the API and every event refused."""
+    """Twelve files at once; every fourth write to the API answered 503."""
     root = _project(built_project, tmp_path, "burst")
     origin = server.removesuffix("/api")
     handler = type("Flaky", (_Flaky,), {"upstream": origin, "calls": 0, "refused": 0})
@@ -355,3 +386,29 @@ def test_a_serve_that_cannot_start_says_why_in_one_line_with_the_config_exit_cod
     assert len(lines) == 1 and lines[0].startswith("error: workbench serve cannot start: "
                                                    "the Prefect server at "), lines
     assert lines[0].endswith("(PREFECT_API_URL) does not answer"), lines
+
+
+def test_status_finds_the_projects_server_when_nothing_serves_and_when_orphaned(
+        built_project, tmp_path, server, monkeypatch):
+    """The record of the project's local server names a supervisor that was SIGKILLed; its
+    server still runs (here: the module's server, and this process standing for it)."""
+    from datetime import datetime, timezone
+
+    from workbench.service import shared
+    from workbench.service import status as server_status
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    root = _project(built_project, tmp_path, "orphan")
+    home = root / ".workbench" / "prefect"
+    home.mkdir(parents=True, exist_ok=True)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    shared.write(shared.SharedServer(
+        url=server, pid=gone.pid, server_pid=os.getpid(),
+        port=int(server.rsplit(":", 1)[1].split("/")[0]), started=datetime.now(timezone.utc),
+        idle_seconds=None, home=home))
+
+    found = server_status.read(load_config(root))
+
+    assert found is not None and found.api_url == server and found.reachable
+    assert found.found_by.startswith("workbench-server.json (orphaned: supervisor")
