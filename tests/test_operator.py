@@ -162,6 +162,15 @@ def _signal(process: subprocess.Popen, number: int) -> None:
         raise AssertionError(f"serve did not stop within 90s of {number!r}") from None
 
 
+def _workbench_logs(api: str, root: Path) -> list[dict]:
+    runs = [f["id"] for f in post(f"{api}/flow_runs/filter", {}).json()
+            if f["parameters"].get("root") == str(root)]
+    found = post(f"{api}/logs/filter", {"logs": {"flow_run_id": {"any_": runs}},
+                                        "limit": 200}).json()
+    return [line for line in found
+            if line["name"].startswith("workbench.") and line["level"] == 20]
+
+
 @pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_serve_stopped_during_a_load_and_during_a_build_catches_up_when_restarted(
         built_project, tmp_path, server, number):
@@ -207,6 +216,9 @@ def test_serve_stopped_during_a_load_and_during_a_build_catches_up_when_restarte
 
         process = _start_serve(root, env, log)
         _caught_up(root, events + 8, log)
+        # The workbench's own lines are in the runs' logs in the UI; serve's are not HTTP.
+        _wait_for(lambda: _workbench_logs(server, root), 120, "no workbench log lines", log)
+        assert "HTTP Request" not in log.read_text()
     finally:
         (hold / "release-load").touch()
         (hold / "release-build").touch()
