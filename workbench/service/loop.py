@@ -7,6 +7,10 @@ in the warm project (``warm.py``), or, with a work pool, the event's automation 
 load deployment on a worker. Runs still take the warehouse's write lock, so they never
 interleave; staging keeps a slow source's share of it to the quick insert of files it has
 already read.
+
+Events are not the only trigger: ``catchup.CatchUp`` reads the ledger at start, at each
+anchored check and soon after a failed batch, and queues every source with work left, so a
+lost event or a killed run is made good within one check (``[service] freshness_every``).
 """
 
 from __future__ import annotations
@@ -128,7 +132,8 @@ def _prefect_api(api_url: str) -> Iterator[None]:
 
 async def _serve(config: WorkbenchConfig, declared: list, api_url: str, pool: str | None,
                  stop: threading.Event, poll_seconds: float, watching: dict,
-                 ready: threading.Event | None) -> None:
+                 ready: threading.Event | None) -> list[str]:
+    """Serve until stopped; the sources whose batch was still under way at the end."""
     from prefect.runner import Runner
 
     runner, warm = None, None

@@ -60,7 +60,8 @@ class WarmProject:
         Nothing left (the files of a duplicated or retried trigger are loaded, the data
         built): no run. A run that fails on a transient error is tried again, up to
         ``ATTEMPTS`` times; one that still fails sends an alert (``freshness.notify_failed``,
-        once per source and error) and returns False, so the caller can look again soon.
+        once per source and error). False: a transient failure outlasted the attempts, so
+        the caller should look again soon.
         Called in the source's thread, which does not see the serve thread's Prefect
         settings: they are set again for each flow run."""
         from .catchup import pending, transient
@@ -87,7 +88,7 @@ class WarmProject:
                         source, attempt, ATTEMPTS, error)
             time.sleep(RETRY_SECONDS * attempt)
         self._alert(source, error)
-        return False
+        return not transient(error)     # bad input waits for the next check or new data
 
     def _run(self, source: str, files: list[str]) -> BaseException | None:
         """The flow run; the error it failed with, or None."""
