@@ -115,15 +115,27 @@ def serve(root: Path | str | None = None, *, api_url: str | None = None,
 @contextmanager
 def _prefect_api(api_url: str) -> Iterator[None]:
     """Point Prefect at ``api_url``: the environment for flow-run subprocesses and new
-    threads, the settings context for this thread; both restored after."""
+    threads, the settings context for this thread, and the process's one events worker;
+    all restored after.
+
+    The events worker is a process-wide singleton whose thread reads the settings Prefect
+    had at import, not this context: in a process that imported Prefect without
+    ``PREFECT_API_URL`` (a notebook's ``wb.serve()``, pytest) every event of the in-process
+    flow runs, ``workbench.source.stale`` included, was dropped ("EventsWorker failed").
+    """
     previous = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = api_url
+    from prefect.events.clients import PrefectEventsClient
+    from prefect.events.worker import EventsWorker
+
+    EventsWorker.set_client_override(PrefectEventsClient, api_url=api_url)
     try:
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
             yield
     finally:
+        EventsWorker.set_client_override(None)
         if previous is None:
             os.environ.pop("PREFECT_API_URL", None)
         else:
