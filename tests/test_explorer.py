@@ -30,6 +30,13 @@ def test_a_bare_name_opens_that_table_and_a_misspelt_one_is_refused(wb):
         wb.table("user_engagment")
 
 
+def test_the_explorer_shows_dbts_table_and_column_descriptions(wb):
+    explorer = wb.explore("user_engagement")
+    assert "One row per user with their plan" in explorer.info.value
+    assert "Distinct days with at least one event." in explorer.schema.value
+    assert "Product usage events" in wb.explore("raw.events").info.value   # a dbt source's
+
+
 def test_a_filter_counts_the_rows_it_leaves_and_the_last_page_ends_there(wb):
     events = wb.table("raw.events")
     notebooks = int((events["feature"] == "notebooks").sum())

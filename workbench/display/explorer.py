@@ -15,6 +15,7 @@ from __future__ import annotations
 from html import escape
 
 from .. import explore
+from ..catalogue import dbt_docs
 from ..errors import WorkbenchError
 from . import theme
 from .grid import Grid
@@ -118,15 +119,21 @@ class Explorer:
         freshness = {f.source: f.state for f in self.wb.freshness()} \
             if info["schema"] == self.wb.config.raw_schema else {}
         fresh = freshness.get(info["name"])
+        docs = dbt_docs(self.wb.config.dbt_project)     # dbt's descriptions, if any
+        relation = f"{info['schema']}.{info['name']}"
+        described, columns = docs.tables.get(relation), docs.columns.get(relation, {})
         self.info.value = (
             f"<span style='color:{theme.INK}'><b>{escape(info['schema'])}."
             f"{escape(info['name'])}</b></span> "
             + theme.note(f"{info['kind']} · {info['rows']:,} rows · {len(info['columns'])} "
                          f"columns · last built {info['last_built'] or 'unknown'}"
-                         + (f" · freshness {fresh}" if fresh else "")))
+                         + (f" · freshness {fresh}" if fresh else ""))
+            + (f"<div class='workbench-description'>{escape(described)}</div>"
+               if described else ""))
         self.schema.value = html_table(
-            ["column", "type", "nullable"],
-            [(c["name"], c["type"], "yes" if c["nullable"] else "no") for c in info["columns"]],
+            ["column", "type", "nullable", "description"],
+            [(c["name"], c["type"], "yes" if c["nullable"] else "no",
+              columns.get(c["name"], "")) for c in info["columns"]],
             limit=500)
         self.stats.value = theme.note("open to compute")
         if self.details.selected_index == 1:
