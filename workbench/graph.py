@@ -62,14 +62,17 @@ class Graph:
                 self.children[parent].add(child)
 
     @classmethod
+    def of_sources(cls, config: WorkbenchConfig) -> Graph:
+        """The loaders alone, without dbt: what a run that selects loaders only needs."""
+        return cls({f"source:{s.name}": GraphNode(f"source:{s.name}", s.name, "source",
+                                                  f"{config.raw_schema}.{s.name}")
+                    for s in config.sources}, ())
+
+    @classmethod
     def build(cls, config: WorkbenchConfig, manifest: Any,
               dbt_ls: Callable[[str], list[str]] | None = None) -> Graph:
-        nodes: dict[str, GraphNode] = {}
+        nodes = dict(cls.of_sources(config).nodes)
         edges: list[tuple[str, str]] = []
-        for source in config.sources:
-            nodes[f"source:{source.name}"] = GraphNode(
-                f"source:{source.name}", source.name, "source",
-                f"{config.raw_schema}.{source.name}")
         for step in (*config.steps, *config.actions):
             nodes[f"{step.kind}:{step.name}"] = GraphNode(
                 f"{step.kind}:{step.name}", step.name, step.kind,

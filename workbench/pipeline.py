@@ -26,7 +26,7 @@ from .errors import RunCancelled, SourceError
 from .executors import Executor, InlineExecutor
 from .failing_rows import with_failing_rows
 from .freshness import FreshnessReport, assess
-from .graph import Graph, GraphNode
+from .graph import Graph
 from .progress import Broadcast, CancelToken, Listener, RunPhase, RunPlanned, Work
 from .results import NodeResult, RunResult, utc_now
 from .run_plan import PlannedNode, RunPlan
@@ -93,9 +93,7 @@ class Pipeline:
         terms = (request.select or "").split()
         if request.exclude or not terms or not all(_LOADS_ONLY.match(term) for term in terms):
             return self.graph()
-        return Graph({f"source:{s.name}": GraphNode(f"source:{s.name}", s.name, "source",
-                                                    f"{self.config.raw_schema}.{s.name}")
-                      for s in self.config.sources}, ())
+        return Graph.of_sources(self.config)
 
     def use_vars(self, request: RunRequest) -> None:
         """dbt's vars for this request: ``[dbt] vars`` with the request's laid over them (a
