@@ -1,5 +1,6 @@
 """The panel's Plan: what a run of the chosen scope would do and why, shown in the node
-table's place before anything runs. The widget is driven in-process, as a click would."""
+table's place before anything runs; and a run's live table giving way to its result. The
+widget is driven in-process, as a click would."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import re
 import shutil
 import time
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,46 @@ def test_the_run_table_tells_up_to_date_and_skipped_from_done_and_counts_tests_a
 
 def test_the_panel_is_as_wide_as_the_notebook(built_project):
     assert WorkbenchPanel(Workbench(built_project)).layout.width == "100%"
+
+
+def _late_events(project: Path, rows: int = 50) -> None:
+    """A late file of events lands: a run then has real work to do."""
+    import duckdb
+
+    folder = project / "data" / "landing" / "events"
+    newest = sorted(folder.glob("*.parquet"))[-1]
+    with duckdb.connect() as con:
+        con.execute(f"copy (select * replace (event_id + 1000000000 as event_id) "
+                    f"from read_parquet('{newest}') limit {rows}) "
+                    f"to '{folder / 'late-arrivals.parquet'}' (format parquet)")
+
+
+def test_the_live_table_becomes_the_result_and_their_counts_agree(built):
+    """Once the run ends the panel shows its result, not the node table above it as well
+    (the run summed up once), and the last live table counted what the result counts."""
+    _late_events(built)
+    panel = WorkbenchPanel(Workbench(built))
+    tables: list[str] = []
+    panel.progress.observe(lambda change: tables.append(change["new"]), "value")
+
+    panel.run_all.click()
+    deadline = time.monotonic() + 600
+    while "data-state='running'" in panel.status.value or panel.run_all.disabled:
+        assert time.monotonic() < deadline, panel.status.value
+        time.sleep(0.2)
+
+    assert "data-state='finished'" in panel.status.value, panel.status.value
+    result = panel._result
+    assert panel.progress.value == "" and result is not None
+    assert panel.progress.layout.display == "none"          # no empty box where it was
+    assert "workbench-nodes" not in panel.result.value      # the result, not the table again
+    assert result.summary() in re.sub("<[^>]+>", "", unescape(panel.status.value))
+    live = [t for t in tables if "workbench-node-row" in t][-1]
+    states = dict(re.findall(r"data-node='([^']+)' data-state='([^']+)'", live))
+    tests = int(re.search(r"(\d+) dbt tests", live).group(1))
+    assert len(states) - 1 + tests == len(result.nodes) + len(result.up_to_date)
+    ran = {n.name for n in result.nodes if n.kind != "test" and n.status != "skipped"}
+    done = {i.split(":", 1)[-1].rsplit(".", 1)[-1] for i, s in states.items()
+            if s == "done" and i != "dbt-tests"}
+    assert done == ran, (done, ran)
+    assert states["source:events"] == "done" and result.node("events").rows == 50

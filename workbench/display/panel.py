@@ -8,8 +8,9 @@ What it shows, top to bottom: the buttons; a status line; a table of the nodes t
 touch (or, after **Plan**, what a run of the choice next to it, all / the source / the
 selection, would do: each node "would run" and why, or "up to date", from ``wb.plan()``, with
 nothing run) (``queued`` -> ``running`` -> ``done`` / ``failed`` / ``skipped``, with rows and
-seconds; dbt's tests are folded into one line); and, when the run ends, the RunResult as
-``wb.run()`` shows it, failures expanded. When a Prefect server serves the project
+seconds; dbt's tests are folded into one line), which, when the run ends, becomes the
+RunResult as ``wb.run()`` shows it, failures expanded (the table gives way to it, so the run is
+summed up once; a cancelled run, or one that raised, keeps its table). When a Prefect server serves the project
 (``PREFECT_API_URL`` or ``workbench serve``), one more line under the status says what it is
 doing (``wb.server().summary()``): deployments, running and queued runs, the last run, late
 sources. It is read in a thread when the panel opens and again after each run.
@@ -292,7 +293,7 @@ class WorkbenchPanel(widgets.VBox):
         elapsed = time.monotonic() - run.started       # with Prefect's and dbt's start
         self._show(run, status=_status(word, f"{late}{result.summary()} · {elapsed:.0f}s "
                                              f"in all"),
-                   table=True, result=result, idle=True)
+                   result=result, idle=True)
 
     def _on_event(self, run: _Run, event: RunEvent) -> None:
         """Called by the run, from its threads, as it plans, starts and finishes work."""
@@ -310,7 +311,10 @@ class WorkbenchPanel(widgets.VBox):
 
     def _show(self, run: _Run, *, status: str, table: bool = False,
               result: RunResult | None = None, idle: bool = False) -> None:
-        """Update the widgets, if ``run`` is still the one this panel shows."""
+        """Update the widgets, if ``run`` is still the one this panel shows. The live node
+        table becomes the result: once ``result`` is shown the table is cleared, so the run is
+        summed up once (a run that ended without a result keeps its table). The writes happen
+        under the lock, so a tick that read "still running" cannot overwrite the last word."""
         with self._lock:
             current = self._run is run
             if current and idle:
@@ -318,15 +322,17 @@ class WorkbenchPanel(widgets.VBox):
             # a cancelled run may still say how it ended, unless a newer run owns the panel
             if not current and not (run.cancel.cancelled and self._run is None):
                 return
-        if table:
-            self.progress.value = _table(run)
-        if result is not None:
-            # the HTML widget's line height suits one line of controls, not a table
-            self.result.value = f"<div style='line-height:1.5'>{result._repr_html_()}</div>"
-            self._result = result
-        self.status.value = status
-        if idle and current:
-            self._busy(False)
+            if result is not None:
+                self.progress.value = ""
+                # the HTML widget's line height suits one line of controls, not a table
+                self.result.value = (f"<div style='line-height:1.5'>{result._repr_html_()}"
+                                     f"</div>")
+                self._result = result
+            elif table:
+                self.progress.value = _table(run)
+            self.status.value = status
+            if idle and current:
+                self._busy(False)
 
     # -- display -------------------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):
