@@ -206,6 +206,13 @@ def files_seen(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], tuple[in
     return {(source, path): (size, mtime_ns) for source, path, size, mtime_ns in rows}
 
 
+def rejected_in(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
+    """The files run ``run_id`` rejected (bad input: the service does not try them again)."""
+    return [path for (path,) in con.execute(
+        f"select path from {FILES} where run_id = ? and status = 'rejected' order by path",
+        [run_id]).fetchall()]
+
+
 def source_loads(con: duckdb.DuckDBPyConnection) -> dict[str, SourceLoads]:
     """Source -> its loads as recorded, for every source with a file record."""
     bad = (f"coalesce((select count(*) from {REJECTS} r where r.source = l.source), 0)"
