@@ -8,10 +8,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean-data help
+.PHONY: run test bench clean-data help labextension
 
 help:
-	@echo "make run | make test | make bench | make clean-data"
+	@echo "make run | make test | make bench | make clean-data | make labextension"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -32,6 +32,15 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/imports.py
 	$(BIN)/python benchmarks/core.py --rows 100000
+
+# The %%sql highlighter for JupyterLab: its TypeScript (labextension/) built against the
+# JupyterLab in .venv into workbench/labextension/, which is committed, so only whoever
+# changes the TypeScript needs node and npm. The reinstall copies it into the venv.
+labextension: $(STAMP)
+	cd labextension && npm ci --no-audit --no-fund && node_modules/.bin/tsc
+	cd labextension && node_modules/.bin/build-labextension --core-path \
+		"$$($(abspath $(BIN))/python -c 'import jupyterlab, pathlib; print(pathlib.Path(jupyterlab.__file__).parent / "staging")')" .
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 
 clean-data:
 	rm -rf data/landing data/labeled data/*.duckdb data/*.duckdb.* .workbench
