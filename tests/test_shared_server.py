@@ -159,3 +159,19 @@ def test_port_in_use_is_read_from_the_servers_log(tmp_path):
         file.write("INFO: Started server process\n")
 
     assert port_in_use(log) and not port_in_use(log, offset)
+
+
+def test_a_start_begun_ahead_is_waited_for_and_its_failure_raised_once(home, monkeypatch):
+    # What `wb.run()` does before importing Prefect: the start runs beside the imports, and
+    # the flow's own ensure() waits for it and reports its error (never a second start).
+    monkeypatch.setenv("PREFECT_HOME", str(home))
+    monkeypatch.setenv("PREFECT_SERVER_DATABASE_CONNECTION_URL",
+                       f"sqlite+aiosqlite:///{home / 'missing' / 'folder' / 'prefect.db'}")
+
+    shared.ensure_ahead()
+    with pytest.raises(ServiceError) as raised:
+        shared.ensure(home, timeout=DEADLINE)
+
+    assert "did not start" in str(raised.value)
+    assert shared.read(home) is None
+    assert shared._ahead is None                 # consumed: the next run looks afresh

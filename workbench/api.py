@@ -94,6 +94,10 @@ class Workbench:
         if on_node is not None:
             listeners.append(on_each_node(on_node))
         if executor is None:
+            if not environment.has_prefect_server():   # the flow's server, found or
+                from .service import shared             # started while Prefect imports
+
+                shared.ensure_ahead()
             from .flows import PrefectExecutor
 
             executor = PrefectExecutor()

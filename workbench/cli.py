@@ -139,8 +139,19 @@ def run(ctx: click.Context, sources: tuple[str, ...], select: str | None, exclud
     if marts:
         click.echo("marts: " + ", ".join(f"{t.name} ({t.rows:,} rows)" if t.rows is not None
                                          else t.name for t in marts))
+    _exit_without_collecting()
     if not result.ok:
         sys.exit(EXIT_FAILED)
+
+
+def _exit_without_collecting() -> None:
+    """Leave every object to the end of the process, not to the garbage collector: as the
+    interpreter exits, its collections walk dbt's manifest and Prefect's modules again, a
+    second or two of a fresh ``workbench run`` (``benchmarks/startup.py``) for memory the
+    exit frees anyway."""
+    import gc
+
+    gc.freeze()
 
 
 def _dbt_vars(text: str | None) -> dict | None:

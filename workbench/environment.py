@@ -7,8 +7,11 @@ Values already in the environment always win.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import sys
+import types
 import warnings
 from pathlib import Path
 
@@ -39,6 +42,41 @@ def prepare(state_dir: Path) -> None:
                           "will use its own default home", stacklevel=3)
         os.environ["PREFECT_HOME"] = home
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+    defer_iri_grammar()
+
+
+def defer_iri_grammar(name: str = "rfc3987_syntax") -> None:
+    """Import ``rfc3987_syntax`` when an IRI is first checked, not at start-up.
+
+    jsonschema, which Prefect and dbt both import, imports it for its "iri" format
+    checker, and it compiles a Lark grammar as it is imported: 1.4-2.2 s of every fresh
+    process (a ``workbench run``, a kernel's first run) for a format nothing on the
+    workbench's path checks. A stand-in module takes its place until one of its names is
+    used, then imports the real one, so behaviour is unchanged. Nothing happens when the
+    module is missing or already imported.
+    """
+    spec = None if name in sys.modules else importlib.util.find_spec(name)
+    if spec is None:
+        return
+    stand_in = types.ModuleType(name, "imported on first use (workbench/environment.py)")
+    stand_in.__spec__ = spec
+
+    def real() -> types.ModuleType:
+        if sys.modules.get(name) is stand_in:
+            del sys.modules[name]
+        return importlib.import_module(name)
+
+    def is_valid_syntax(*args, **kwargs):       # jsonschema binds this name at import
+        return real().is_valid_syntax(*args, **kwargs)
+
+    def any_other(attribute: str):
+        if attribute.startswith("__"):          # the import system probing: not a use
+            raise AttributeError(attribute)
+        return getattr(real(), attribute)
+
+    stand_in.is_valid_syntax = is_valid_syntax
+    stand_in.__getattr__ = any_other
+    sys.modules[name] = stand_in
 
 
 def has_prefect_server() -> bool:

@@ -85,6 +85,8 @@ class Phase:
 _phase: Phase | None = None
 _in_process = threading.Lock()      # the FileLock keeps processes apart, this threads
 _children: dict[int, subprocess.Popen] = {}     # supervisors this process started
+_ahead: tuple[threading.Thread, list[Exception]] | None = None  # ensure_ahead()'s look
+_ahead_lock = threading.Lock()
 
 
 def current_phase() -> Phase | None:
@@ -170,6 +172,7 @@ def ensure(where: Path | None = None, *, idle_seconds: float | None = None,
             and every process of that start was stopped; ``log`` names its log file.
     """
     global _phase
+    _join_ahead()
     where = where or home()
     timeout = _start_timeout() if timeout is None else timeout
     where.mkdir(parents=True, exist_ok=True)
@@ -198,6 +201,41 @@ def ensure(where: Path | None = None, *, idle_seconds: float | None = None,
                          log=where / LOG) from None
         finally:
             _phase = None
+
+
+def ensure_ahead() -> None:
+    """Begin ``ensure()`` in a background thread now, for a run that needs the server only
+    once its flow starts: a first start (seconds: a new home also creates its database)
+    then runs beside the run's imports and dbt's parse instead of after Prefect's import.
+    The next ``ensure()`` in this process waits for it and raises what it raised."""
+    global _ahead
+    with _ahead_lock:
+        if _ahead is not None and _ahead[0].is_alive():
+            return
+        errors: list[Exception] = []
+
+        def look() -> None:
+            try:
+                ensure()
+            except Exception as error:      # raised again by the run's own ensure()
+                errors.append(error)
+
+        thread = threading.Thread(target=look, name="workbench-server-ahead", daemon=True)
+        _ahead = (thread, errors)
+        thread.start()
+
+
+def _join_ahead() -> None:
+    """Wait for ``ensure_ahead()``'s look, if one is under way, and raise its error once."""
+    global _ahead
+    with _ahead_lock:
+        ahead = _ahead
+        if ahead is None or ahead[0] is threading.current_thread():
+            return
+        _ahead = None
+    ahead[0].join()
+    if ahead[1]:
+        raise ahead[1][0]
 
 
 def stop(where: Path | None = None, *, timeout: float = STOP_TIMEOUT) -> SharedServer | None:
