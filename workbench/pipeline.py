@@ -12,6 +12,7 @@ run and each unit are carried out: inline, or as a Prefect flow and its tasks
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import secrets
@@ -123,7 +124,12 @@ class Pipeline:
              cancel: CancelToken) -> RunResult:
         run_id, started_at = new_run_id(), utc_now()
         emit(RunPhase("waiting for the warehouse's write lock"))
-        with self.warehouse.writing():
+        dbt = self._dbt             # None: this process has not needed dbt (a load alone)
+        with self.warehouse.writing(), contextlib.ExitStack() as pins:
+            held = pins.enter_context(self.warehouse.held_open(
+                dbt is None or dbt.shares_warehouse()))
+            if dbt is not None:
+                pins.enter_context(dbt.pinned())
             emit(RunPhase("planning: what changed"))
             plan, notes = self.plan(request)
             graph = self.graph_for(request)
@@ -144,6 +150,7 @@ class Pipeline:
             scheduler = Scheduler(graph, plan, execute, emit=emit, cancel=cancel,
                                   retries=lambda kind: LOAD_RETRIES if kind == "source" else 0)
             nodes = scheduler.run()
+            held.close()            # publishing wants the file checkpointed: closed
             outcomes = scheduler.outcomes
             if cancel.cancelled and scheduler.not_started:
                 self.record_cancelled(run_id, started_at, outcomes, request, cancel.reason)

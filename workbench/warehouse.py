@@ -129,6 +129,25 @@ class Warehouse:
         finally:
             con.close()
 
+    @contextlib.contextmanager
+    def held_open(self, enabled: bool = True) -> Iterator[contextlib.ExitStack]:
+        """Keep this process's DuckDB instance of the writers' file open; call inside
+        ``writing()``. Yields the holder: ``close()`` it before ``publish()``.
+
+        While it is open, every ``connect()`` of the run (and dbt-duckdb's own, which DuckDB
+        hands the same open database) reuses the instance instead of opening the file and
+        checkpointing it again on close: ~60 ms a time on a 10 MB file, a dozen times in a
+        small re-run. ``enabled=False`` (dbt opens the file with another configuration,
+        which DuckDB refuses for an open file) holds nothing.
+        """
+        holder = contextlib.ExitStack()
+        with holder:
+            if enabled:
+                import duckdb
+
+                holder.enter_context(duckdb.connect(str(self.path)))
+            yield holder
+
     def publish(self) -> float:
         """Copy the writers' file to the published snapshot atomically; return seconds taken.
 
