@@ -8,57 +8,39 @@ duplicate event ids in the raw table). Nothing is faked: a real Prefect server o
 that server. Serve runs in a subprocess only where the test kills it; elsewhere in a thread.
 
 A load is held in place by a reader of the test's own (it waits for a file the test
-creates), a build by an action after dbt that does the same, so a signal lands at a known
-stage without a race against the clock.
+creates), a build by a mart model whose query runs for as long as another file exists (its
+pre-hook says when dbt is inside it), so a signal lands at a known stage without a race
+against the clock.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
-from helpers import edit_config, post, write_events
+from helpers import post, write_events
+from operator_kit import (DEADLINE, HOLD_READER, caught_up, current, events_total,
+                          project_copy, serving, start_serve, stop_with, wait_for)
 
 from workbench import Workbench
-from workbench.config import load_config
-from workbench.service import serve
-from workbench.service.catchup import pending
-
-DEADLINE = 600.0     # seconds for a busy 2-core machine to catch up
-HOLD_READER = """
-import os, time
-from pathlib import Path
-
-def read(con, path, options, types=None):
-    # A file named *held* is held until the test releases it: a load in progress.
-    if "held" in path:
-        hold = Path(os.environ["WORKBENCH_TEST_HOLD"])
-        (hold / "reached-load").touch()
-        while not (hold / "release-load").exists():
-            time.sleep(0.2)
-    return con.read_parquet(path)
-"""
-HOLD_ACTION = """
-import os, time
-from pathlib import Path
-
-def hold(ctx):
-    # While the test asks for it, the build is held after dbt: a build in progress.
-    hold = Path(os.environ["WORKBENCH_TEST_HOLD"])
-    if (hold / "hold-build").exists():
-        (hold / "reached-build").touch()
-        while not (hold / "release-build").exists():
-            time.sleep(0.2)
+# A mart model that stays in DuckDB while the test asks for it (the file hold-build exists):
+# the cross join runs forever then, and is empty (instant) otherwise. Its pre-hook writes the
+# hold's name to reached-model.csv first, so the test knows dbt is inside this model.
+HOLD_MODEL = """
+{{{{ config(materialized="table", pre_hook="copy (select file from glob('{hold}/hold-build'))
+    to '{hold}/reached-model.csv' (header false)") }}}}
+select count(*) as users, max(s.n) as held
+from {{{{ ref("user_engagement") }}}}
+cross join (select count(*) as n from glob('{hold}/hold-build'), range(1000000) a,
+            range(1000000) b) s
 """
 
 
@@ -72,94 +54,6 @@ def server(tmp_path_factory):
         yield running.start(timeout=300)
     finally:
         running.stop()
-
-
-def _project(built_project: Path, tmp_path: Path, name: str, *edits) -> Path:
-    root = tmp_path / name
-    shutil.copytree(built_project, root, ignore=shutil.ignore_patterns("prefect",
-                                                                       "service.json"))
-    if edits:
-        edit_config(root, *edits)
-    return root
-
-
-def _current(root: Path) -> dict:
-    """What is left to do; {} when every mart is current."""
-    return pending(load_config(root))
-
-
-def _loaded_once(root: Path) -> None:
-    wb = Workbench(root)
-    twice = wb.sql("select path, count(*) as loads from _workbench.files where status = "
-                   "'loaded' group by path having count(*) > 1")
-    assert twice.empty, twice
-    assert wb.sql("select count(*) - count(distinct event_id) from raw.events").iloc[0, 0] \
-        == 0
-
-
-def _events(root: Path) -> int:
-    return int(Workbench(root).sql("select sum(events) from user_engagement").iloc[0, 0])
-
-
-def _wait_for(check, timeout: float, what: str, log: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            tail = log.read_text()[-4000:] if log and log.exists() else ""
-            raise AssertionError(f"{what}: not within {timeout:.0f}s\n{tail}")
-        time.sleep(0.5)
-    return value
-
-
-def _caught_up(root: Path, events: int, log: Path | None = None) -> None:
-    _wait_for(lambda: not _current(root) and _events(root) == events, DEADLINE,
-              f"marts not current ({_current(root)})", log)
-    _loaded_once(root)
-
-
-@contextmanager
-def _serving(root: Path, api_url: str):
-    """``serve`` in a thread of this process, until the block ends."""
-    stop, ready, failed = threading.Event(), threading.Event(), []
-
-    def run() -> None:
-        try:
-            serve(root, api_url=api_url, stop=stop, ready=ready)
-        except BaseException as error:      # noqa: BLE001 - reported by the test
-            failed.append(error)
-            ready.set()
-    thread = threading.Thread(target=run, name="test-operator-serve")
-    thread.start()
-    try:
-        assert ready.wait(DEADLINE) and not failed, failed
-        yield
-    finally:
-        stop.set()
-        thread.join(120)
-    assert not failed, failed
-
-
-# -- SIGTERM and SIGKILL at each stage -----------------------------------------------------------
-def _start_serve(root: Path, env: dict, log: Path) -> subprocess.Popen:
-    cli = str(Path(sys.executable).parent / "workbench")
-    with log.open("a") as out:
-        process = subprocess.Popen([cli, "--project", str(root), "serve"], env=env,
-                                   stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-    _wait_for(lambda: process.poll() is not None or "served here" in log.read_text(),
-              DEADLINE, "serve did not start", log)
-    assert process.poll() is None, log.read_text()[-4000:]
-    return process
-
-
-def _signal(process: subprocess.Popen, number: int) -> None:
-    process.send_signal(number)
-    try:
-        process.wait(timeout=90)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=30)
-        raise AssertionError(f"serve did not stop within 90s of {number!r}") from None
 
 
 def _workbench_logs(api: str, root: Path) -> list[dict]:
@@ -176,54 +70,55 @@ def test_serve_stopped_during_a_load_and_during_a_build_catches_up_when_restarte
         built_project, tmp_path, server, number):
     """Slow (about 2 min on 2 busy cores): three starts of ``workbench serve`` in a
     subprocess, because only a process can be killed. A signal during a load (reader held),
-    a restart, a signal during the build (action held), a restart: each restart finds the
-    work left in the ledger and does it."""
-    root = _project(built_project, tmp_path, f"kill-{number.name.lower()}", (
+    a restart, a signal while dbt runs a model (the model held in DuckDB), a restart: each
+    restart finds the work left in the ledger and does it."""
+    root = project_copy(built_project, tmp_path, f"kill-{number.name.lower()}", (
         'path = "events/*.parquet"\nformat = "parquet"',
         'path = "events/*.parquet"\nreader = "hold_reader.py:read"'))
     (root / "hold_reader.py").write_text(HOLD_READER)
-    (root / "hold_action.py").write_text(HOLD_ACTION)
-    with (root / "workbench.toml").open("a") as config:
-        config.write('\n[actions.hold_build]\nfunction = "hold_action.py:hold"\n'
-                     'inputs = ["user_engagement"]\n')
-    Workbench(root).run().raise_for_failures()      # the new action, run once
     hold = tmp_path / "hold"
     hold.mkdir()
+    (root / "dbt" / "models" / "marts" / "held_engagement.sql").write_text(
+        HOLD_MODEL.format(hold=hold))
+    Workbench(root).run().raise_for_failures()      # the new model, built once
     env = {**os.environ, "PREFECT_API_URL": server, "WORKBENCH_TEST_HOLD": str(hold),
            "PREFECT_HOME": str(tmp_path / "client-home")}
     log = tmp_path / "serve.log"
-    events = _events(root)
-    process = _start_serve(root, env, log)
+    events = events_total(root)
+    process = start_serve(root, env, log)
     try:
         write_events(root, "2026-11-held.parquet", [(80_000_000 + i, 1, "sql_cells")
                                                      for i in range(5)])
-        _wait_for((hold / "reached-load").exists, DEADLINE, "load not reached", log)
-        _signal(process, number)
-        print(f"{number.name} at load: left {_current(root)}")
+        wait_for((hold / "reached-load").exists, DEADLINE, "load not reached", log)
+        stop_with(process, number)
+        print(f"{number.name} at load: left {current(root)}")
         (hold / "release-load").touch()
 
-        process = _start_serve(root, env, log)
-        _caught_up(root, events + 5, log)
+        process = start_serve(root, env, log)
+        caught_up(root, events + 5, log)
 
+        (hold / "reached-model.csv").unlink(missing_ok=True)
         (hold / "hold-build").touch()
         write_events(root, "2026-12.parquet", [(81_000_000 + i, 1, "sql_cells")
                                                for i in range(3)])
-        _wait_for((hold / "reached-build").exists, DEADLINE, "build not reached", log)
-        _signal(process, number)
-        print(f"{number.name} at build: left {_current(root)}")
+        wait_for(lambda: (hold / "reached-model.csv").exists()
+                 and "hold-build" in (hold / "reached-model.csv").read_text(), DEADLINE,
+                 "dbt not inside the held model", log)
+        stop_with(process, number)
+        print(f"{number.name} in a dbt model: left {current(root)}")
+        assert "events" in current(root)       # nothing of that run was published
         (hold / "hold-build").unlink()
-        (hold / "release-build").touch()
 
-        process = _start_serve(root, env, log)
-        _caught_up(root, events + 8, log)
+        process = start_serve(root, env, log)
+        caught_up(root, events + 8, log)
         # The workbench's own lines are in the runs' logs in the UI; serve's are not HTTP.
-        _wait_for(lambda: _workbench_logs(server, root), 120, "no workbench log lines", log)
+        wait_for(lambda: _workbench_logs(server, root), 120, "no workbench log lines", log)
         assert "HTTP Request" not in log.read_text()
     finally:
         (hold / "release-load").touch()
-        (hold / "release-build").touch()
+        (hold / "hold-build").unlink(missing_ok=True)
         if process.poll() is None:
-            _signal(process, signal.SIGTERM)
+            stop_with(process, signal.SIGTERM)
 
 
 # -- a burst of files through a server that answers 503 ------------------------------------------
@@ -303,18 +198,18 @@ class _Flaky(BaseHTTPRequestHandler):
 def test_a_burst_of_files_through_a_server_answering_503_is_loaded_once(
         built_project, tmp_path, server):
     """Twelve files at once; every fourth write to the API answered 503."""
-    root = _project(built_project, tmp_path, "burst")
+    root = project_copy(built_project, tmp_path, "burst")
     origin = server.removesuffix("/api")
     handler = type("Flaky", (_Flaky,), {"upstream": origin, "calls": 0, "refused": 0})
     proxy = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    events = _events(root)
+    events = events_total(root)
     try:
-        with _serving(root, f"http://127.0.0.1:{proxy.server_address[1]}/api"):
+        with serving(root, f"http://127.0.0.1:{proxy.server_address[1]}/api"):
             for n in range(12):
                 write_events(root, f"2026-11-{n:02d}.parquet",
                              [(90_000_000 + n * 10 + i, 1, "sql_cells") for i in range(2)])
-            _caught_up(root, events + 24)
+            caught_up(root, events + 24)
         print(f"proxy: {handler.calls} calls, {handler.refused} answered 503")
         assert handler.refused > 0
     finally:
@@ -345,14 +240,14 @@ def test_restarts_check_at_start_announce_a_source_gone_stale_while_down_and_loa
     the first and second, users is loaded by hand and goes stale again (a new episode,
     announced by the second start); between the second and third a file lands (loaded at
     the third start). Serve in a thread; about a minute on 2 busy cores."""
-    root = _project(built_project, tmp_path, "restarts", (
+    root = project_copy(built_project, tmp_path, "restarts", (
         'primary_key = "user_id"\nwarn_after = "2d"\nerror_after = "7d"',
         'primary_key = "user_id"\nwarn_after = "1s"\nerror_after = "2s"'), (
         "[steps.classify_messages]",
         '[service]\nfreshness_every = "1h"\non_stale = []\n\n[steps.classify_messages]'))
     time.sleep(2.5)     # users is past its SLA
-    with _serving(root, server):
-        _wait_for(lambda: _checks(server, root) == 1, 120, "first start: no check")
+    with serving(root, server):
+        wait_for(lambda: _checks(server, root) == 1, 120, "first start: no check")
     first = _episode(root)
     assert first and first.startswith("stale since the load of "), first
 
@@ -361,17 +256,17 @@ def test_restarts_check_at_start_announce_a_source_gone_stale_while_down_and_loa
         "99999,new@example.com,New User,Example,US,team,2026-12-01 09:00:00\n")
     Workbench(root).run().raise_for_failures()           # by hand, serve down
     time.sleep(2.5)
-    with _serving(root, server):
-        _wait_for(lambda: _checks(server, root) == 2, 120, "second start: no check")
+    with serving(root, server):
+        wait_for(lambda: _checks(server, root) == 2, 120, "second start: no check")
     second = _episode(root)
     assert second != first and second.startswith("stale since the load of "), second
 
-    events = _events(root)
+    events = events_total(root)
     write_events(root, "2026-11.parquet", [(95_000_000 + i, 1, "sql_cells")
                                            for i in range(4)])
-    with _serving(root, server):
-        _caught_up(root, events + 4)
-        _wait_for(lambda: _checks(server, root) == 3, 120, "third start: no check")
+    with serving(root, server):
+        caught_up(root, events + 4)
+        wait_for(lambda: _checks(server, root) == 3, 120, "third start: no check")
     assert _episode(root) == second      # the same episode is not announced twice
 
 
@@ -386,7 +281,7 @@ def test_a_serve_that_cannot_start_says_why_in_one_line_with_the_config_exit_cod
         built_project, tmp_path):
     from workbench.service import free_port
 
-    root = _project(built_project, tmp_path, "nowhere")
+    root = project_copy(built_project, tmp_path, "nowhere")
     cli = str(Path(sys.executable).parent / "workbench")
     done = subprocess.run([cli, "--project", str(root), "serve"], capture_output=True,
                           text=True, timeout=300, stdin=subprocess.DEVNULL, env={
@@ -410,7 +305,7 @@ def test_status_finds_the_projects_server_when_nothing_serves_and_when_orphaned(
     from workbench.service import status as server_status
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    root = _project(built_project, tmp_path, "orphan")
+    root = project_copy(built_project, tmp_path, "orphan")
     home = root / ".workbench" / "prefect"
     home.mkdir(parents=True, exist_ok=True)
     gone = subprocess.Popen(["true"])
