@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -161,13 +162,23 @@ def _late_events(project: Path, rows: int = 50) -> None:
                     f"to '{folder / 'late-arrivals.parquet'}' (format parquet)")
 
 
-# Every state a node row took while the run was live, and every status line: the page keeps
-# them, so the test can tell the table moved (queued/running) before it settled.
+# Every state a node row took while the run was live, the live table as last seen, and every
+# status line: the page keeps them, so the test can tell the table moved (queued/running)
+# before it settled, and compare its last counts with the result that took its place.
 _WATCH_PANEL = """() => {
-  window.__workbench = {states: new Set(), statuses: []};
+  window.__workbench = {states: new Set(), statuses: [], last: {}, tests: 0};
   const seen = () => {
-    document.querySelectorAll('.workbench-progress tr.workbench-node-row')
-      .forEach(row => window.__workbench.states.add(row.dataset.state));
+    const rows = document.querySelectorAll('.workbench-progress tr.workbench-node-row');
+    if (rows.length) {
+      window.__workbench.last = {};
+      window.__workbench.tests = 0;
+    }
+    rows.forEach(row => {
+      window.__workbench.states.add(row.dataset.state);
+      window.__workbench.last[row.dataset.node] = row.dataset.state;
+      const tests = row.dataset.node === 'dbt-tests' && row.cells[0].textContent.match(/\d+/);
+      if (tests) window.__workbench.tests = Number(tests[0]);
+    });
     const line = document.querySelector('.workbench-status .workbench-status-line');
     if (line) window.__workbench.statuses.push(line.dataset.state + ': ' + line.textContent);
   };
@@ -188,6 +199,10 @@ _ALL_EXECUTED = """() => {
   const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
   return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
 }"""
+# The result's node table: first cell -> every cell's text.
+_RESULT_ROWS = """() => Object.fromEntries(
+  [...document.querySelectorAll('.workbench-panel .workbench-result tbody tr')]
+    .map(tr => [...tr.cells].map(td => td.textContent.trim())).map(c => [c[0], c]))"""
 _RUN_ENDED = """() => {
   const line = document.querySelector('.workbench-status .workbench-status-line');
   return line && ['finished', 'failed', 'error', 'cancelled'].includes(line.dataset.state);
@@ -239,21 +254,29 @@ def test_quickstart_runs_in_jupyterlab_and_the_panel_runs_all(lab: Lab) -> None:
 
             status = panel.locator(".workbench-status-line")
             assert status.get_attribute("data-state") == "finished", status.inner_text()
-            rows = panel.locator("tr.workbench-node-row")
-            states = {rows.nth(i).get_attribute("data-node"): rows.nth(i).get_attribute(
-                "data-state") for i in range(rows.count())}
-            assert len(states) >= 10 and "source:events" in states and "dbt-tests" in states
+            # the live table became the result: the run is summed up once
+            assert panel.locator(".workbench-progress tr.workbench-node-row").count() == 0, \
+                "the node table is still shown above the result"
+            watched = page.evaluate("({...window.__workbench, "
+                                    "states: [...window.__workbench.states]})")
+            states, tests = watched["last"], watched["tests"]
+            assert len(states) >= 10 and "source:events" in states and tests, states
             unsettled = {node: state for node, state in states.items()
                          if state not in ("done", "up-to-date")}
             assert not unsettled, f"rows neither done nor up to date: {unsettled}"
             assert states["source:events"] == "done", states    # its late file was loaded
-            events = panel.locator('tr[data-node="source:events"] td')
-            assert events.nth(3).inner_text().strip() == "50", "the late events were not loaded"
-            seen = page.evaluate("[...window.__workbench.states]")
-            assert {"queued", "running"} & set(seen), f"no live progress was shown: {seen}"
+            seen = set(watched["states"])
+            assert {"queued", "running"} & seen, f"no live progress was shown: {seen}"
 
-            result = panel.locator(".workbench-result")
-            assert "success" in result.inner_text() and "events" in result.inner_text()
+            rows = page.evaluate(_RESULT_ROWS)
+            assert rows["events"][2:4] == ["success", "50"], rows["events"]
+            summed = sum(int(n) for n in re.findall(
+                r"(\d+) (?:success|skipped|warn|error|fail|up to date)",
+                status.inner_text().split(":", 1)[1]))
+            assert summed == len(states) - 1 + tests, \
+                f"the result counts {summed} nodes, the live table {len(states) - 1 + tests}"
+            broken = page.evaluate(_BROKEN)
+            assert not broken, broken
             assert panel.locator(".workbench-run-all").is_enabled()
             assert panel.locator(".workbench-cancel").is_disabled()
             panel.scroll_into_view_if_needed()
@@ -290,7 +313,8 @@ FACE_CELLS = [
 ]
 # What a person would call broken, measured: a box narrower than its name (HTML names whose
 # text overflows, SVG node texts outside their box or on top of each other), anything of ours
-# wider than the notebook, and a widget printed as its repr.
+# wider than the notebook, a run's table cell wrapped over lines or cut without an ellipsis
+# and its whole text on hover, and a widget printed as its repr.
 _BROKEN = """() => {
   const out = [];
   const notebook = document.querySelector('.jp-NotebookPanel .jp-Notebook').getBoundingClientRect();
@@ -309,9 +333,19 @@ _BROKEN = """() => {
       if (a.x < c.x + c.width && c.x < a.x + a.width && a.y < c.y + c.height && c.y < a.y + a.height) out.push(`texts overlap: ${g.dataset.name}`);
     }
   }
+  for (const el of document.querySelectorAll('.workbench-run-nodes td, .workbench-nodes td')) {
+    if (el.getBoundingClientRect().height > 32) out.push(`a cell wraps: ${el.textContent.slice(0, 60)}`);
+    const style = getComputedStyle(el);
+    if (el.scrollWidth > el.clientWidth + 1 && (style.textOverflow !== 'ellipsis' || !el.title)) out.push(`cut without an ellipsis and the whole text on hover: ${el.textContent.slice(0, 60)}`);
+  }
   for (const el of document.querySelectorAll('.jp-OutputArea-output'))
     if (/^\\s*(VBox|HBox|Tab|Accordion|Grid|FloatProgress|Output)\\(/.test(el.textContent)) out.push(`a widget shown as its repr: ${el.textContent.slice(0, 80)}`);
   return out;
+}"""
+# After "fit", the whole picture is within the notebook's width, no sideways scroll.
+_FITS = """() => {
+  const box = document.querySelector('div.workbench-lineage');
+  return box.querySelector('svg').getBoundingClientRect().right <= box.getBoundingClientRect().right + 1;
 }"""
 # Text colour of the grid's cells and the page's background, as 0..1 luminance.
 _LUMINANCE = """(selector) => {
@@ -381,8 +415,12 @@ def test_explorer_lineage_panel_and_a_failure_look_right_in_light_and_dark(lab: 
                     "the lineage's script did not run"
                 failed = lineage.locator('g.node[data-name="stg_invoices"]')
                 assert failed.get_attribute("data-failing-tests"), "the failed test is hidden"
+                suffix = "dark" if dark else "light"
+                lineage.screenshot(path=ARTIFACTS / f"lineage-{suffix}.png")    # as first seen
                 failed.click()
                 assert "up- and downstream" in lineage.locator(".wb-found").inner_text()
+                lineage.locator(".wb-fit").click()
+                assert page.evaluate(_FITS), "'fit' leaves part of the lineage out of sight"
                 assert "error" in page.locator(".jp-OutputArea-output", has_text="Binder Error")\
                     .first.inner_text()
                 page.locator(".workbench-panel").wait_for(state="visible", timeout=60_000)
@@ -391,9 +429,11 @@ def test_explorer_lineage_panel_and_a_failure_look_right_in_light_and_dark(lab: 
                 assert not broken, f"{theme_name}: {broken}"
                 ink = page.evaluate(_LUMINANCE, ".wb-grid-table td")
                 assert (ink > 0.6) if dark else (ink < 0.4), f"{theme_name}: grid text {ink}"
-                suffix = "dark" if dark else "light"
                 grid.screenshot(path=ARTIFACTS / f"explorer-{suffix}.png")
-                lineage.screenshot(path=ARTIFACTS / f"lineage-{suffix}.png")
+                page.locator(".jp-OutputArea-output", has_text="Binder Error").first \
+                    .screenshot(path=ARTIFACTS / f"failed-run-{suffix}.png")
+                page.locator(".workbench-panel").screenshot(
+                    path=ARTIFACTS / f"panel-{suffix}.png")
                 page.screenshot(path=ARTIFACTS / f"face-{suffix}.png", full_page=True)
         except Exception:
             page.screenshot(path=ARTIFACTS / "failure.png", full_page=True)

@@ -12,7 +12,9 @@ from . import theme
 
 MAX_ROWS = 60          # nodes shown before the rest are counted
 MAX_EXPANDED = 5       # failures shown with their full message
-MESSAGE_CHARS = 120    # a message's first line in a table cell
+MESSAGE_CHARS = 120    # a message's first line in a table cell (CSS may cut it further)
+# a failure's message and query: wrapped at words (JupyterLab's <pre> breaks mid-word)
+_PRE = f"white-space:pre-wrap;word-break:normal;overflow-wrap:break-word;color:{theme.INK}"
 
 
 def badge(status: str) -> str:
@@ -36,14 +38,19 @@ def shorten(text: str, limit: int) -> str:
 
 def html_table(headers: Sequence[str], rows: Iterable[Sequence[object]], *,
                status_column: str | None = None, limit: int = MAX_ROWS,
-               css: str = "", cut: dict[str, int] | None = None) -> str:
+               css: str = "", cut: dict[str, int] | None = None,
+               fill: str | None = None) -> str:
     """A bounded HTML table; cells are escaped; the status column is coloured. Every table
     Workbench shows is drawn here, in ``theme``'s style; ``css`` names the table (a class)
     for tests and stylesheets; ``cut`` shortens a column's text (header -> characters),
-    with an ellipsis and the whole text on hover (``title=``)."""
+    with an ellipsis and the whole text on hover (``title=``). With ``fill`` (a header) the
+    table is as wide as the notebook, every cell one line, and that column takes the width
+    left, its text cut to fit with an ellipsis and whole on hover: a long message never
+    makes a row three lines tall or the table wider than the notebook."""
     cut = cut or {}
     rows = list(rows)
-    head = "".join(f'<th style="{theme.HEAD}">{escape(h)}</th>' for h in headers)
+    one_line = ";white-space:nowrap" if fill else ""
+    head = "".join(f'<th style="{theme.HEAD}{one_line}">{escape(h)}</th>' for h in headers)
     body = []
     for row in rows[:limit]:
         cells = []
@@ -55,12 +62,17 @@ def html_table(headers: Sequence[str], rows: Iterable[Sequence[object]], *,
             if header in cut and len(text) > cut[header]:
                 html = escape(shorten(text, cut[header]))
                 title = f' title="{escape(text, quote=True)}"'
-            cells.append(f'<td style="{theme.CELL}"{title}>{html}</td>')
+            style = f"{theme.CELL}{one_line}"
+            if header == fill:
+                style += f";{theme.FILL}"
+                title = f' title="{escape(text, quote=True)}"' if text else ""
+            cells.append(f'<td style="{style}"{title}>{html}</td>')
         body.append(f"<tr>{''.join(cells)}</tr>")
     more = (f'<tr><td colspan="{len(headers)}" style="{theme.CELL};{theme.NOTE}">… and '
             f"{len(rows) - limit} more</td></tr>" if len(rows) > limit else "")
     klass = f' class="{escape(css)}"' if css else ""
-    return (f'<table{klass} style="{theme.TABLE}"><thead><tr>{head}</tr></thead>'
+    width = ";width:100%" if fill else ""
+    return (f'<table{klass} style="{theme.TABLE}{width}"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}{more}</tbody></table>")
 
 
@@ -75,10 +87,11 @@ def run_result_html(result) -> str:
         rows.append((f"{passed} dbt tests", "test", "success", None, "", "all passed"))
     if result.up_to_date:
         kinds = _counts(n.kind for n in result.up_to_date)
-        rows.append((f"{len(result.up_to_date)} nodes", ", ".join(kinds), "up to date", None,
-                     "", "not run: nothing they read changed"))
+        rows.append((f"{len(result.up_to_date)} nodes", "", "up to date", None,
+                     "", f"not run: nothing they read changed ({', '.join(kinds)})"))
     table = html_table(["node", "kind", "status", "rows", "seconds", "message"], rows,
-                       status_column="status", cut={"message": MESSAGE_CHARS})
+                       status_column="status", css="workbench-run-nodes", fill="message",
+                       cut={"message": MESSAGE_CHARS})
     failures = result.failures
     details = "".join(_failure(n) for n in failures[:MAX_EXPANDED])
     if len(failures) > MAX_EXPANDED:
@@ -93,7 +106,7 @@ def _failure(node) -> str:
     message = node.message or ""
     if node.query:
         message = message.split("\nQuery for the failing rows:", 1)[0]
-    body = (f"<pre style='white-space:pre-wrap;color:{theme.INK}'>{escape(message)}</pre>")
+    body = (f"<pre style='{_PRE}'>{escape(message)}</pre>")
     if node.sample:
         columns = list(node.sample[0])
         body += (f"<div>First failing rows:</div>"
@@ -101,8 +114,8 @@ def _failure(node) -> str:
                               css="workbench-failing-rows"))
     if node.query:
         body += (f"<div>All failing rows: <code>wb.sql(result.node({node.name!r}).query)"
-                 f"</code>, or in <code>%%sql</code>:</div><pre style='white-space:pre-wrap;"
-                 f"color:{theme.INK}'>{escape(node.query)}</pre>")
+                 f"</code>, or in <code>%%sql</code>:</div><pre style='{_PRE}'>"
+                 f"{escape(node.query)}</pre>")
     elif node.relation:
         body += (f"<div>Inspect: <code>wb.sql(\"select * from {escape(node.relation)} "
                  f"limit 100\")</code></div>")
@@ -111,8 +124,9 @@ def _failure(node) -> str:
 
 
 def _counts(values: Iterable[str]) -> list[str]:
-    """``["model", "test", "test"]`` as ``["2 test", "1 model"]``: most first."""
+    """``["model", "test", "test"]`` as ``["2 tests", "1 model"]``: most first."""
     counts: dict[str, int] = {}
     for value in values:
         counts[value] = counts.get(value, 0) + 1
-    return [f"{n} {v}" for v, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    return [f"{n} {v}{'s' if n > 1 else ''}"
+            for v, n in sorted(counts.items(), key=lambda kv: -kv[1])]

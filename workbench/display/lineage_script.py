@@ -2,7 +2,8 @@
 
 The SVG stays the static picture (exports, files, a notebook whose output is not trusted);
 a small script beside it, which JupyterLab runs in a trusted output, adds a toolbar (search,
-zoom in/out, fit) and mouse handling: drag to pan, Ctrl/⌘ + wheel to zoom, click a node to
+zoom in/out, fit: the whole picture in the notebook's width, where it opens at a readable size
+that may scroll sideways) and mouse handling: drag to pan, Ctrl/⌘ + wheel to zoom, click a node to
 light up its upstream and downstream (click the background to clear). It works on the
 SVG's own ``data-name`` / ``data-from`` / ``data-to`` attributes, so it needs no data of its
 own and no library.
@@ -36,7 +37,11 @@ _SCRIPT = """
   };
   tools.querySelector(".wb-in").onclick = () => zoom(1 / 1.25);
   tools.querySelector(".wb-out").onclick = () => zoom(1.25);
-  tools.querySelector(".wb-fit").onclick = () => { view = {x: 0, y: 0, w: w0, h: h0}; apply(); };
+  // the picture opens at a readable size, scrolling sideways when wider than the notebook;
+  // "fit" shows all of it in the notebook's width (then zoom in where you look)
+  tools.querySelector(".wb-fit").onclick = () => {
+    svg.style.minWidth = "0"; view = {x: 0, y: 0, w: w0, h: h0}; apply();
+  };
   svg.addEventListener("wheel", (e) => {
     if (!(e.ctrlKey || e.metaKey)) return;          // plain wheel scrolls the notebook
     e.preventDefault();

@@ -194,7 +194,7 @@ def _state(node: NodeResult) -> tuple[str, str]:
     return "done", "warn: " + message if node.status == "warn" else message
 
 
-def _short(text: str, limit: int = 60) -> str:
+def _short(text: str, limit: int = 80) -> str:
     """``text`` cut to ``limit`` characters at a word; a cut one ends with an ellipsis (the
     cells that show it carry the whole text in ``title=``, shown on hover)."""
     return shorten(text, limit)
@@ -247,15 +247,21 @@ def _table(run) -> str:
             f"</table>")
 
 
+# One line a row: the note column takes the width left and is cut to it, whole on hover; its
+# text is also cut in Python (``_short``), for viewers that drop styles (GitHub).
+_CELL = f"{theme.CELL};white-space:nowrap"
+_NUM = f"{theme.NUM};white-space:nowrap"
+_NOTE = f"{theme.CELL};{theme.NOTE};{theme.FILL}"
+
+
 def _tr(node_id: str, name: str, kind: str, state: str, rows: int | None,
         seconds: float | None, note: str) -> str:
-    cell, num = theme.CELL, theme.NUM
+    cell, num = _CELL, _NUM
     cells = (f"<td style='{cell}'>{escape(name)}</td><td style='{cell}'>{escape(kind)}</td>"
              f"<td style='{cell}'>{_badge(state)}</td>"
              f"<td style='{num}'>{'' if rows is None else f'{rows:,}'}</td>"
              f"<td style='{num}'>{'' if seconds is None else f'{seconds:.2f}'}</td>"
-             f"<td style='{cell};{theme.NOTE}' title='{escape(note)}'>"
-             f"{escape(_short(note))}</td>")
+             f"<td style='{_NOTE}' title='{escape(note)}'>{escape(_short(note))}</td>")
     return (f"<tr class='workbench-node-row workbench-node-{escape(state)}' "
             f"data-node='{escape(node_id)}' data-state='{escape(state)}'>{cells}</tr>")
 
@@ -281,10 +287,9 @@ def _plan_table(plan: RunPlan) -> str:
 
 def _plan_tr(name: str, kind: str, runs: bool, note: str) -> str:
     state, text = ("running", "would run") if runs else ("skipped", "up to date")
-    cell = theme.CELL
+    cell = _CELL
     return (f"<tr class='workbench-plan-row' data-node='{escape(name)}' "
             f"data-plan='{'run' if runs else 'up-to-date'}'>"
             f"<td style='{cell}'>{escape(name)}</td><td style='{cell}'>{escape(kind)}</td>"
             f"<td style='{cell}'>{theme.badge(state, text, css='workbench-state')}</td>"
-            f"<td style='{cell};{theme.NOTE}' title='{escape(note)}'>{escape(_short(note))}</td>"
-            f"</tr>")
+            f"<td style='{_NOTE}' title='{escape(note)}'>{escape(_short(note))}</td></tr>")

@@ -56,11 +56,16 @@ def colour(state: str, default: str = MUTED) -> str:
 MONO = "font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px"
 SANS = "ui-sans-serif,system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif"
 
-TABLE = f"border-collapse:collapse;{MONO};color:{INK}"
+# table-layout: JupyterLab's rendered HTML fixes it, which squeezes the columns of a table that
+# is width:100% (every name column cut to fit the first row's widths); ours size by content
+TABLE = f"border-collapse:collapse;table-layout:auto;{MONO};color:{INK}"
 CELL = f"padding:2px 10px;border-bottom:1px solid {RULE};text-align:left;vertical-align:top"
 NUM = CELL.replace("text-align:left", "text-align:right")
 HEAD = f"{CELL};font-weight:600"
 NOTE = f"color:{MUTED}"
+# a table's last column taking the width left, cut to it with an ellipsis (max-width:0 lets a
+# cell shrink below its text; the table must be width:100%)
+FILL = "width:100%;max-width:0;overflow:hidden;text-overflow:ellipsis;white-space:nowrap"
 
 
 def badge(state: str, text: str | None = None, *, css: str = "") -> str:
