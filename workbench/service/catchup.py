@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 ANCHOR = datetime(2024, 1, 1, tzinfo=timezone.utc)   # checks fall due at ANCHOR + k * every
 QUIET_SECONDS = 10.0    # a file changed more recently is left to the watcher
+RUN_FAILED = re.compile(r"\brun (\S+) failed")     # RunFailed's message names its run
 # Errors of the input, not of the moment: trying again reads the same bad file or model.
 BAD_INPUT = (ConfigError, SourceError, TableNotFoundError, ColumnNotFoundError, QueryRefused)
 
@@ -108,6 +110,30 @@ def transient(error: BaseException | None) -> bool:
     return True
 
 
+def rejected(config: WorkbenchConfig, error: BaseException) -> list[str]:
+    """The files the run that failed with ``error`` rejected (bad input, recorded in the
+    published ledger); [] for an error of no run, or a run that rejected nothing."""
+    result = getattr(error, "result", None)
+    found = RUN_FAILED.search(str(error))
+    run_id = result.run_id if result is not None else found.group(1) if found else None
+    if run_id is None or not config.published.exists():
+        return []
+    from ..ledger import rejected_in
+    from ..warehouse import Warehouse
+
+    with Warehouse(config.warehouse, config.published).reading() as con:
+        return rejected_in(con, run_id)
+
+
+def reason(error: BaseException) -> str:
+    """What failed, without the run's id: the same failure reads the same in every run (an
+    alert is sent once per reason)."""
+    result = getattr(error, "result", None)
+    if isinstance(error, RunFailed) and result is not None:
+        return "\n".join(f"{node.kind} {node.name}: {node.message}" for node in result.failures)
+    return RUN_FAILED.sub("run failed", f"{type(error).__name__}: {error}")
+
+
 def next_check(every: float, now: float | None = None) -> float:
     """The epoch second of the next check on the fixed anchor (``ANCHOR + k * every``)."""
     now = time.time() if now is None else now
@@ -117,10 +143,12 @@ def next_check(every: float, now: float | None = None) -> float:
 
 class CatchUp:
     """Hands every source with work left to ``request``: at ``start()``, at each anchored
-    check (``every`` seconds), and ``soon()`` after a failure. ``on_start`` runs first (the
-    freshness check at start: the anchored ones are the deployment's schedule)."""
+    check (``every`` seconds), and ``soon()`` after a failure or when ``request`` returns
+    the seconds after which to look again (a run under way that may have died).
+    ``on_start`` runs first (the freshness check at start: the anchored ones are the
+    deployment's schedule)."""
 
-    def __init__(self, config: WorkbenchConfig, request: Callable[[Work], None], *,
+    def __init__(self, config: WorkbenchConfig, request: Callable[[Work], float | None], *,
                  every: float, on_start: Callable[[], None] | None = None) -> None:
         self.config = config
         self.request = request
@@ -143,10 +171,13 @@ class CatchUp:
         for item in work.values():
             log.info("catch-up: %s", item.describe())
             try:
-                self.request(item)
+                again = self.request(item)
             except Exception:
                 log.exception("catch-up could not start the work of %s", item.source)
                 self.soon(5.0)
+                continue
+            if again is not None:       # a run under way whose end is not known yet
+                self.soon(again)
         return work
 
     def soon(self, delay: float = 5.0) -> None:

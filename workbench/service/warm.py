@@ -59,12 +59,13 @@ class WarmProject:
 
         Nothing left (the files of a duplicated or retried trigger are loaded, the data
         built): no run. A run that fails on a transient error is tried again, up to
-        ``ATTEMPTS`` times; one that still fails sends an alert (``freshness.notify_failed``,
-        once per source and error). False: a transient failure outlasted the attempts, so
-        the caller should look again soon.
+        ``ATTEMPTS`` times; bad input (its files rejected by the load, or an error of the
+        input, ``catchup.transient``) is not. A failure left sends an alert
+        (``freshness.notify_failed``, once per source and error). False: a transient failure
+        outlasted the attempts, so the caller should look again soon.
         Called in the source's thread, which does not see the serve thread's Prefect
         settings: they are set again for each flow run."""
-        from .catchup import pending, transient
+        from .catchup import pending, rejected, transient
 
         config = self.workbench.config
         work = pending(config, [source]).get(source)
@@ -79,16 +80,18 @@ class WarmProject:
             if error is None:
                 self._alerted.pop(source, None)     # a later failure is news again
                 return True
-            work = pending(config, [source]).get(source)
-            if work is None:        # what failed was set aside (rejected rows, files)
-                return True
-            if not transient(error) or attempt == ATTEMPTS:
+            # Bad input: an error that trying again would meet the same way, or files the
+            # load rejected (they fail every run of the source until fixed or removed).
+            # Alerted, never retried.
+            bad_input = (not transient(error) or bool(rejected(config, error))
+                         or pending(config, [source]).get(source) is None)
+            if bad_input or attempt == ATTEMPTS:
                 break
             log.warning("load and build of %s failed (attempt %d of %d), trying again: %s",
                         source, attempt, ATTEMPTS, error)
             time.sleep(RETRY_SECONDS * attempt)
         self._alert(source, error)
-        return not transient(error)     # bad input waits for the next check or new data
+        return bad_input        # bad input waits for new data; a transient error, not long
 
     def _run(self, source: str, files: list[str]) -> BaseException | None:
         """The flow run; the error it failed with, or None."""
@@ -109,8 +112,9 @@ class WarmProject:
     def _alert(self, source: str, error: BaseException) -> None:
         """Tell the operator, through the staleness alerts' channel, once per error."""
         from ..freshness import notify_failed
+        from .catchup import reason
 
-        said = f"{type(error).__name__}: {error}"
+        said = reason(error)
         if self._alerted.get(source) == said:
             return
         try:
