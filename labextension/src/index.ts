@@ -9,6 +9,10 @@
  * The notebook re-assigns its mime type when the kernel's language arrives and when a cell
  * is inserted; the plugin answers each re-assignment, so the SQL type stays.
  *
+ * An editor loads the language of each mime type it is given and applies whichever loads
+ * last, not the latest one. So a switch waits until the cell's current language has loaded
+ * (and the editor has applied it) before setting the new type.
+ *
  * The mime type lives in the open editor only: nothing is written to the notebook file,
  * and the kernel runs the cell exactly as before.
  */
@@ -17,6 +21,7 @@ import type {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import type { ICellModel } from '@jupyterlab/cells';
+import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { INotebookTracker, type Notebook } from '@jupyterlab/notebook';
 
 /** The mime type of a `%%sql` cell: JupyterLab's PostgreSQL dialect of @codemirror/lang-sql. */
@@ -31,18 +36,21 @@ export function isSqlCell(source: string): boolean {
 }
 
 /** Keeps the mime types of one notebook's code cells in step with their first line. */
-function follow(notebook: Notebook): void {
+function follow(notebook: Notebook, languages: IEditorLanguageRegistry): void {
   const watched = new WeakSet<ICellModel>();
 
-  const apply = (cell: ICellModel): void => {
-    if (cell.type !== 'code' || cell.isDisposed) {
+  const wanted = (cell: ICellModel): string =>
+    isSqlCell(cell.sharedModel.getSource()) ? SQL_MIME : notebook.codeMimetype;
+
+  const apply = async (cell: ICellModel): Promise<void> => {
+    if (cell.type !== 'code' || cell.isDisposed || cell.mimeType === wanted(cell)) {
       return;
     }
-    const wanted = isSqlCell(cell.sharedModel.getSource())
-      ? SQL_MIME
-      : notebook.codeMimetype;
-    if (cell.mimeType !== wanted) {
-      cell.mimeType = wanted;
+    // Let the editor finish applying the current language first (see the module's note).
+    await languages.getLanguage(cell.mimeType).catch(() => null);
+    await new Promise(resolve => setTimeout(resolve));
+    if (!cell.isDisposed && cell.mimeType !== wanted(cell)) {
+      cell.mimeType = wanted(cell);
     }
   };
 
@@ -53,12 +61,12 @@ function follow(notebook: Notebook): void {
     watched.add(cell);
     cell.sharedModel.changed.connect((_, change) => {
       if (change.sourceChange) {
-        apply(cell);
+        void apply(cell);
       }
     });
     // The notebook sets every code cell to the kernel's type (kernel start, cell insert).
-    cell.mimeTypeChanged.connect(() => apply(cell));
-    apply(cell);
+    cell.mimeTypeChanged.connect(() => void apply(cell));
+    void apply(cell);
   };
 
   const attach = (): void => {
@@ -80,10 +88,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: 'workbench-sql-highlight:plugin',
   description: 'Highlights the body of %%sql cells as SQL.',
   autoStart: true,
-  requires: [INotebookTracker],
-  activate: (_app: JupyterFrontEnd, notebooks: INotebookTracker): void => {
-    notebooks.forEach(panel => follow(panel.content));
-    notebooks.widgetAdded.connect((_, panel) => follow(panel.content));
+  requires: [INotebookTracker, IEditorLanguageRegistry],
+  activate: (
+    _app: JupyterFrontEnd,
+    notebooks: INotebookTracker,
+    languages: IEditorLanguageRegistry
+  ): void => {
+    notebooks.forEach(panel => follow(panel.content, languages));
+    notebooks.widgetAdded.connect((_, panel) => follow(panel.content, languages));
   }
 };
 
