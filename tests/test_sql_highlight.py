@@ -73,7 +73,11 @@ def test_sql_cells_are_highlighted_as_sql_and_python_cells_stay_python(lab: Lab)
                     f"`{word}` in the %%sql cell is not highlighted as a keyword"
             assert page.evaluate(_CLASS_OF, [1, "select"]) != keyword, \
                 "`select` in the Python cell is highlighted as a keyword"
-            page.screenshot(path=ARTIFACTS / "sql-highlight.png")
+            cells = page.locator(".jp-Notebook .jp-Cell")
+            top, bottom = cells.first.bounding_box(), cells.last.bounding_box()
+            page.screenshot(path=ARTIFACTS / "sql-highlight.png", clip={
+                "x": top["x"], "y": top["y"], "width": top["width"],
+                "height": bottom["y"] + bottom["height"] - top["y"]})
 
             # Typing the magic above a Python cell makes it SQL; deleting it, Python again.
             editor = page.locator(".jp-CodeCell .cm-content").nth(2)
