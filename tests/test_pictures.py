@@ -167,11 +167,13 @@ def test_gantt_is_bounded_and_draws_nodes_that_never_started():
 
 def test_the_readme_pictures_exist():
     """The README's screenshots are copied from tests/artifacts by hand after the browser
-    test (explorer-dark.png -> docs/explorer.png, lineage-light.png -> docs/lineage.png)."""
+    test (explorer-dark.png -> docs/explorer.png, lineage-light.png -> docs/lineage.png,
+    panel-after-run-all.png -> docs/panel.png, failed-run-light.png -> docs/failed-run.png)."""
     from pathlib import Path
     import re
 
     root = Path(__file__).resolve().parents[1]
     links = re.findall(r"\]\((docs/[^)]+\.png)\)", (root / "README.md").read_text())
-    assert "docs/explorer.png" in links and "docs/lineage.png" in links
+    assert {"docs/explorer.png", "docs/lineage.png", "docs/panel.png",
+            "docs/failed-run.png"} <= set(links)
     assert all((root / link).is_file() for link in links), links
