@@ -415,12 +415,12 @@ def test_explorer_lineage_panel_and_a_failure_look_right_in_light_and_dark(lab: 
                     "the lineage's script did not run"
                 failed = lineage.locator('g.node[data-name="stg_invoices"]')
                 assert failed.get_attribute("data-failing-tests"), "the failed test is hidden"
-                suffix = "dark" if dark else "light"
-                lineage.screenshot(path=ARTIFACTS / f"lineage-{suffix}.png")    # as first seen
-                failed.click()
-                assert "up- and downstream" in lineage.locator(".wb-found").inner_text()
                 lineage.locator(".wb-fit").click()
                 assert page.evaluate(_FITS), "'fit' leaves part of the lineage out of sight"
+                suffix = "dark" if dark else "light"
+                lineage.screenshot(path=ARTIFACTS / f"lineage-{suffix}.png")    # all of it
+                failed.click()
+                assert "up- and downstream" in lineage.locator(".wb-found").inner_text()
                 assert "error" in page.locator(".jp-OutputArea-output", has_text="Binder Error")\
                     .first.inner_text()
                 page.locator(".workbench-panel").wait_for(state="visible", timeout=60_000)
