@@ -23,8 +23,9 @@ it as that pandas DataFrame. A one-liner works too: ``df = %sql select count(*) 
 * A failing query shows one short message (the workbench or DuckDB error), not a traceback;
   the cell still fails, so a headless report stops there. Loading the extension does the same
   for every ``WorkbenchError`` raised in the notebook (``display.tracebacks``).
-* SQL highlighting in the cell: JupyterLab 4 cannot be told from the kernel to highlight a
-  cell magic's body as SQL; it takes a labextension (jupyterlab-lsp does it for ``%%sql``).
+* In JupyterLab the cell is highlighted as SQL. The kernel cannot choose a cell's editor
+  language, so the workbench's own labextension does it (``labextension/``, installed with
+  the package): it looks for ``%%sql`` on a cell's first line, as IPython does.
 """
 
 from __future__ import annotations
