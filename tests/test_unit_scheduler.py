@@ -262,3 +262,36 @@ def test_explain_says_what_would_run_and_why_by_the_same_rules():
     executor = FakeExecutor(g, {"b": "skipped"})
     results, _ = run(g, plan, executor)
     assert set(results) - {"b"} == {name for name, why in reasons.items() if why}
+
+
+def test_a_view_with_only_new_data_upstream_is_not_rebuilt_and_what_reads_it_runs():
+    g = graph()
+    views = frozenset({"x.stg_a", "x.stg_b"})
+    executor = FakeExecutor(g, {"b": "skipped"})                   # new data in a only
+    plan = Plan(frozenset(g.nodes), changed={"x.stg_b": "its definition changed"},
+                passthrough=views)
+
+    results, _ = run(g, plan, executor)
+
+    assert "stg_a" not in executor.names()                          # new data: passed through
+    assert results["stg_a"].status == "success" and "not rebuilt" in results["stg_a"].message
+    assert "stg_b" in executor.names()                              # its definition changed
+    assert {"unique_stg_a", "label", "c", "mart", "send"} <= set(executor.names())
+    reasons = {g.nodes[i].name: why for i, why in
+               explain(g, plan, {"a": "new data: 1 file"}).items()}
+    assert reasons["stg_a"] == "upstream changed: a (a view: not rebuilt, reads it as it is)"
+    assert set(results) - {"b"} == {name for name, why in reasons.items() if why}
+
+
+def test_a_view_whose_input_is_rebuilt_in_the_same_build_joins_that_build():
+    g = graph()
+    executor = FakeExecutor(g, {"a": "skipped", "b": "skipped"})    # no new data
+    plan = Plan(frozenset(g.nodes), changed={"x.stg_b": "its definition changed"},
+                passthrough=frozenset({"x.mart"}))
+
+    run(g, plan, executor)
+
+    # Not passed through before its input is built: dbt builds it after stg_b, and skips it
+    # if stg_b or its test fails (a pass-through would already have said "success").
+    together = next(work for work in executor.units if "stg_b" in work.names)
+    assert "mart" in together.names

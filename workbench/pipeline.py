@@ -198,7 +198,8 @@ class Pipeline:
             notes.append(_rebuild_note(graph, changed, first=not built,
                                        full_refresh=request.full_refresh))
         return Plan(frozenset(selected), frozenset(stale), changed=changed,
-                    forced=bool(request.select)), notes
+                    forced=bool(request.select),
+                    passthrough=self.dbt.views() if dbt_nodes else frozenset()), notes
 
     def plan_run(self, request: RunRequest) -> RunPlan:
         """What ``run(request)`` would do and why, without doing it (``wb.plan()``)."""

@@ -10,7 +10,10 @@ Only work that matters runs: a node is *dirty* when an input of it changed in th
 load brought data, an upstream node was rebuilt), when its own dbt definition changed since
 it was last built (``Plan.changed``: its SQL, config, macros or a parent's definition), or
 when the user selected it explicitly. Clean nodes are left alone and do not appear in the
-result. ``explain`` applies the same rules without running anything (``wb.plan()``).
+result. A *pass-through* node (``Plan.passthrough``: a view whose definition is unchanged)
+dirtied only by new data upstream is not rebuilt either, as a view reads its inputs when it
+is queried: it is reported as current and its children and tests run as for a rebuilt one.
+``explain`` applies the same rules without running anything (``wb.plan()``).
 
 The scheduler knows nothing of Prefect or dbt: ``execute(work)`` does the work (the pipeline
 hands it to an executor: inline, or a Prefect task) and is called in worker threads with the
@@ -40,6 +43,9 @@ class Plan:
     stale_sources: frozenset[str] = frozenset()   # loaded earlier, not yet built downstream
     changed: Mapping[str, str] = field(default_factory=dict)  # dbt node id -> why it rebuilds
     forced: bool = False                # explicit selection: every selected node is dirty
+    # dbt nodes that new data upstream does not make stale (views that read it as it is);
+    # their own changed definition, or an explicit selection, still rebuilds them
+    passthrough: frozenset[str] = frozenset()
 
 
 class Scheduler:
@@ -113,6 +119,13 @@ class Scheduler:
                     self.unfinished.discard(node_id)
                     self.emit(NodeUpToDate(node_id))
                     progress = True
+                elif self._passes_through(node_id) and not inputs & set(batch):
+                    self.dirty.add(node_id)             # new data reaches its children
+                    self.waiting.discard(node_id)
+                    self._record(NodeResult(node.name, node.kind, "success", message=(
+                        "not rebuilt: a view whose definition is unchanged reads the new "
+                        "data as it is")), node_id)
+                    progress = True
                 elif node.is_dbt:
                     if not self.dbt_busy:
                         batch.append(node_id)
@@ -128,6 +141,13 @@ class Scheduler:
         if self.plan.forced or node_id in self.plan.changed:
             return True
         return bool(inputs & (self.dirty | set(batch)))
+
+    def _passes_through(self, node_id: str) -> bool:
+        """Dirty only by its inputs' data, and a node that needs no rebuild for that (when
+        an input is in the batch being formed, the node joins it instead: were the input
+        to fail, the node would not have passed)."""
+        return (node_id in self.plan.passthrough and not self.plan.forced
+                and node_id not in self.plan.changed)
 
     # -- doing -------------------------------------------------------------------------------
     def _start(self, kind: str, ids: list[str]) -> None:
@@ -210,5 +230,8 @@ def explain(graph: Graph, plan: Plan, new_data: Mapping[str, str]) -> dict[str, 
         else:
             moved = sorted(graph.nodes[p].name for p in graph.parents[node_id]
                            if reasons.get(p))
-            reasons[node_id] = f"upstream changed: {', '.join(moved)}" if moved else None
+            passes = " (a view: not rebuilt, reads it as it is)" \
+                if node_id in plan.passthrough else ""
+            reasons[node_id] = f"upstream changed: {', '.join(moved)}{passes}" \
+                if moved else None
     return reasons

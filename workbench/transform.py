@@ -159,6 +159,22 @@ class DbtProject:
             self._keys = (manifest, definition_keys(manifest, self._context))
         return self._keys[1]
 
+    def views(self) -> frozenset[str]:
+        """Unique ids of the models built as plain views: no hooks, no enforced contract.
+
+        New data in what such a view reads needs no rebuild of it: DuckDB binds a view's
+        query when the view is read (``select *`` picks up a new column), not when it is
+        created. So the scheduler passes new data through them (``Plan.passthrough``).
+        """
+        manifest = self.manifest()
+        return frozenset(
+            uid for uid, node in manifest.nodes.items()
+            if dbt_kind(node.resource_type) == "model"
+            and getattr(node.config, "materialized", None) == "view"
+            and not getattr(node.config, "pre_hook", None)
+            and not getattr(node.config, "post_hook", None)
+            and not getattr(getattr(node.config, "contract", None), "enforced", False))
+
     def build(self, select: Sequence[str] = (), *, exact: bool = False,
               full_refresh: bool = False) -> list[NodeResult]:
         """``dbt build`` of ``select`` (everything when empty); one NodeResult per node.
