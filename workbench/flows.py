@@ -12,20 +12,22 @@ event loop, where Prefect's ``State.result()`` would hand back a coroutine inste
 Without ``PREFECT_API_URL`` runs report to the Prefect home's shared local server
 (``service/shared.py``): ``warm_up()`` finds it, or starts it, in the background while dbt
 parses, and ``run()`` points Prefect at it for the flow (Prefect reads ``PREFECT_API_URL``
-at import; a settings context overrides it for this thread and the tasks' threads).
+at import; a settings context overrides it for this thread and the tasks' threads,
+``_on_own_server``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from prefect.settings import (PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-                              temporary_settings)
+from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY
 from prefect.states import Cancelled
 
 from .environment import has_prefect_server
@@ -37,6 +39,7 @@ from .results import NodeResult
 
 quiet_known_failures()      # our errors are reported once, by us (prefect_logs.py)
 T = TypeVar("T")
+_TLS_UNUSED = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)   # no certificates loaded: see below
 FRESH_SECONDS = 60.0    # a server found this recently needs no second look before a run
 _warm_up_lock = threading.Lock()
 _warm_up_thread: _ServerWarmUp | None = None      # the latest look for the shared server
@@ -81,6 +84,36 @@ def _shared_server_url() -> str:
             _warm_up_thread.start()
         thread = _warm_up_thread
     return thread.api_url()
+
+
+_own_lock = threading.Lock()
+_own_settings: tuple[object, str, object] | None = None   # (base, URL, settings for runs)
+
+
+@contextlib.contextmanager
+def _on_own_server(url: str) -> Iterator[None]:
+    """Point this thread's Prefect at the project's own server for one run, cheaply.
+
+    The run's settings skip the exit heartbeat (~1 s a run). They are made once per base
+    settings and URL: ``temporary_settings`` would validate a whole new Settings object at
+    every run (0.1-0.2 s). The run's client gets a TLS context made once: by itself each
+    flow run's client loads certifi's bundle into a new one (0.1-0.25 s), which a plain HTTP
+    server on 127.0.0.1 never uses. The flow's tasks, in the run's worker threads, share
+    that client through the copied context, as they shared the flow's own before.
+    """
+    from prefect.context import SettingsContext, SyncClientContext, get_settings_context
+
+    global _own_settings
+    base = get_settings_context()
+    with _own_lock:
+        if _own_settings is None or _own_settings[0] is not base.settings \
+                or _own_settings[1] != url:
+            _own_settings = (base.settings, url, base.settings.copy_with_update(
+                updates={PREFECT_API_URL: url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+        settings = _own_settings[2]
+    with SettingsContext(profile=base.profile, settings=settings), \
+            SyncClientContext(httpx_settings={"verify": _TLS_UNUSED}):
+        yield
 
 
 def _retry_unless_bad_input(task, task_run, state) -> bool:
@@ -131,9 +164,8 @@ class PrefectExecutor:
 
         if has_prefect_server():            # PREFECT_API_URL always wins
             state = run_flow(label, guarded, return_state=True)
-        else:   # our own server: skip the exit heartbeat that costs ~1 s a run
-            with temporary_settings(updates={PREFECT_API_URL: _shared_server_url(),
-                                             PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        else:
+            with _on_own_server(_shared_server_url()):
                 state = run_flow(label, guarded, return_state=True)
         if cancelled:
             raise cancelled[0]
