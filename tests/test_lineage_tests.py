@@ -64,6 +64,19 @@ def test_columns_have_one_heading_and_actions_come_last():
     assert not any("·" in h or "|" in h for h in headings)
 
 
+def test_marts_that_read_marts_share_one_heading():
+    graph = a_graph()
+    nodes = {**graph.nodes, "model.p.retention": GraphNode(
+        "model.p.retention", "retention", "model", "marts.retention")}
+    graph = Graph(nodes, [*graph.edges(), ("model.p.user_engagement", "model.p.retention")])
+    root = ET.fromstring(Lineage(graph).svg)
+    headings = ["".join(t.itertext()) for t in root.iter(f"{SVG}text")
+                if t.get("class") == "heading"]
+    assert headings == ["SOURCES", "STAGING", "MARTS", "ACTIONS"]
+    rules = [r for r in root.iter(f"{SVG}line") if r.get("class") == "heading-rule"]
+    assert len(rules) == 1        # under MARTS, across its two columns
+
+
 def test_boxes_are_as_wide_as_their_names():
     lineage = Lineage(a_graph())
     layout = lineage._layout

@@ -83,12 +83,25 @@ class Drawing:
 
     def _headings(self) -> list[str]:
         """Each column's main group (SOURCES, STAGING, MARTS, ...), and the others it holds
-        as a quieter ``+ 1 seed``: one word a column, never a list of groups."""
-        out = []
+        as a quieter ``+ 1 seed``: one word a column, never a list of groups. Neighbouring
+        columns of one group alone (marts that read marts) share one heading, centred over
+        them with a rule under it, so no word repeats along the top."""
+        spans: list[list] = []      # [groups, left, right, columns]
         for row, x, width in zip(self.layout.layers, self.layout.xs, self.layout.widths):
             groups = column_groups(self.graph, row)
             if not groups:
                 continue
+            last = spans[-1] if spans else None
+            if last and len(groups) == len(last[0]) == 1 and groups[0][0] == last[0][0][0]:
+                last[2], last[3] = x + width, last[3] + 1
+            else:
+                spans.append([groups, x, x + width, 1])
+        out = []
+        for groups, x, right, columns in spans:
+            width = right - x
+            if columns > 1:
+                out.append(f'<line class="heading-rule" x1="{x:.1f}" x2="{right:.1f}" '
+                           f'y1="{MARGIN + 15}" y2="{MARGIN + 15}" {theme.stroke(theme.RULE)}/>')
             (main, _), rest = groups[0], groups[1:]
             room = int((width + GAP_X * 0.8) / 7.4)
             label = f'<tspan font-weight="600">{esc(_clip(main.upper(), room))}</tspan>'
