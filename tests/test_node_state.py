@@ -3,6 +3,7 @@ else; a failed run leaves state for what it built; ``wb.plan()`` says so before 
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -102,3 +103,25 @@ def test_nothing_changed_plans_nothing_and_the_dry_run_touches_nothing(built):
     assert "stg_users" in done.stdout and "its definition changed" in done.stdout
     assert "user_engagement" in done.stdout and "upstream changed" in done.stdout
     assert (built / "data" / "warehouse.published.duckdb").resolve() == published
+
+
+def test_new_data_passes_through_an_unchanged_view_and_its_tests_and_readers_run(built):
+    wb = Workbench(built)
+    before = len(wb.table("stg_community_messages"))
+    user = int(wb.sql("select min(user_id) as u from stg_users")["u"][0])
+    channel = wb.sql("select min(channel) as c from stg_community_messages")["c"][0]
+    (built / "data" / "landing" / "community_messages" / "2026-12.jsonl").write_text(json.dumps(
+        {"message_id": "1796202000.000001", "channel": channel, "user_id": user,
+         "ts": "2026-12-01T09:00:00.000001", "thread_id": None,
+         "text": "Could the dashboard export to CSV?"}) + "\n")
+
+    plan = {n.name: n.reason for n in wb.plan().to_run}
+    result = wb.run(executor=InlineExecutor())
+
+    assert result.ok, result
+    view = result.node("stg_community_messages")
+    assert view.status == "success" and "not rebuilt" in view.message
+    assert plan["stg_community_messages"].endswith("(a view: not rebuilt, reads it as it is)")
+    assert {"unique_stg_community_messages_message_id", "classify_messages",
+            "community_questions"} <= ran(result)
+    assert len(wb.table("stg_community_messages")) == before + 1
