@@ -313,14 +313,18 @@ FACE_CELLS = [
 ]
 # What a person would call broken, measured: a box narrower than its name (HTML names whose
 # text overflows, SVG node texts outside their box or on top of each other), anything of ours
-# wider than the notebook, a run's table cell wrapped over lines or cut without an ellipsis
-# and its whole text on hover, and a widget printed as its repr.
+# wider than the notebook, a panel narrower than it, a run's table cell wrapped over lines or
+# cut without an ellipsis and its whole text on hover, and a widget printed as its repr.
 _BROKEN = """() => {
   const out = [];
   const notebook = document.querySelector('.jp-NotebookPanel .jp-Notebook').getBoundingClientRect();
   for (const el of document.querySelectorAll('.workbench-explorer, div.workbench-lineage, .workbench-panel, .jp-OutputArea-output')) {
     const r = el.getBoundingClientRect();
     if (r.width && r.right > notebook.right + 1) out.push(`wider than the notebook: ${el.className} ${r.right} > ${notebook.right}`);
+  }
+  for (const el of document.querySelectorAll('.workbench-panel')) {
+    const area = el.closest('.jp-OutputArea-output').getBoundingClientRect();
+    if (el.getBoundingClientRect().width < area.width * 0.95) out.push(`the panel is narrower than the notebook: ${el.getBoundingClientRect().width} < ${area.width}`);
   }
   for (const el of document.querySelectorAll('.wb-grid-names th, .workbench-panel td.workbench-name, .workbench-node-row td:first-child'))
     if (el.scrollWidth > el.clientWidth + 1) out.push(`name overflows: ${el.textContent}`);
