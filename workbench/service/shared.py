@@ -204,10 +204,9 @@ def ensure(where: Path | None = None, *, idle_seconds: float | None = None,
 
 
 def ensure_ahead() -> None:
-    """Begin ``ensure()`` in a background thread now, for a run that needs the server only
-    once its flow starts: a first start (seconds: a new home also creates its database)
-    then runs beside the run's imports and dbt's parse instead of after Prefect's import.
-    The next ``ensure()`` in this process waits for it and raises what it raised."""
+    """Begin ``ensure()`` in a thread now, for a run that needs the server once its flow
+    starts: a first start (a new home creates its database) then runs beside Prefect's
+    import and dbt's parse. The next ``ensure()`` waits for it and raises what it raised."""
     global _ahead
     with _ahead_lock:
         if _ahead is not None and _ahead[0].is_alive():
@@ -231,7 +230,7 @@ def _join_ahead() -> None:
     with _ahead_lock:
         ahead = _ahead
         if ahead is None or ahead[0] is threading.current_thread():
-            return
+            return      # none, or this is the look itself
         _ahead = None
     ahead[0].join()
     if ahead[1]:
