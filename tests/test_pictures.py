@@ -68,6 +68,21 @@ def test_lineage_draws_a_box_per_node_and_an_arrow_per_edge_tests_hidden(wb, gra
     assert "→" in text and "user_engagement" in text
 
 
+def test_lineage_has_no_empty_stripe_across_it(graph):
+    """A chain pulled straight (invoices -> stg_invoices -> revenue_by_month) once sat far
+    below the rest, the picture cut in two by an empty band."""
+    from workbench.display.lineage_layout import BOX_H
+
+    spans = sorted((float(r.get("y")), float(r.get("y")) + float(r.get("height")))
+                   for g in groups(Lineage(graph).svg, "node") for r in g.iter(f"{SVG}rect")
+                   if r.get("height"))
+    bottom = spans[0][1]
+    for top, end in spans[1:]:
+        # a band of one box's height at most (actions are drawn as paths, not counted here)
+        assert top - bottom <= 2 * BOX_H, f"an empty band from y={bottom} to y={top}"
+        bottom = max(bottom, end)
+
+
 def test_lineage_with_tests_draws_every_node(graph):
     lineage = Lineage(graph, include_tests=True)
     assert len(groups(lineage.svg, "node")) == len(graph.nodes)

@@ -212,6 +212,7 @@ class Layout:
                 pull(row, [down])
         for row in self.layers:
             pull(row, [up, down])
+        self._close_bands()
 
         top = min((r[0].y - r[0].half for r in self.layers if r), default=0.0)
         bottom = max((r[-1].y + r[-1].half for r in self.layers if r), default=0.0)
@@ -234,6 +235,20 @@ class Layout:
         self.body_width = x - GAP_X - MARGIN if self.widths else 0.0
         if any(c[-1].layer <= c[0].layer for c in self.chains):
             self.body_width += 36
+
+    def _close_bands(self) -> None:
+        """Close a band across the whole picture with nothing in it: straightening a chain
+        (invoices -> stg_invoices -> revenue_by_month) can push it far below the rest, and an
+        empty stripe that tall reads as a picture cut in two. Edges across the band just get
+        shorter."""
+        slots = sorted((s for row in self.layers for s in row), key=lambda s: s.y - s.half)
+        bottom, shift = None, 0.0
+        for s in slots:
+            top = s.y - s.half
+            if bottom is not None and top - shift - bottom > BOX_H:
+                shift = top - bottom - BOX_H
+            s.y -= shift
+            bottom = max(bottom if bottom is not None else s.y + s.half, s.y + s.half)
 
     def _width_of(self, key: str) -> float:
         """The width a node's box asks for: its name and status mark, or its second line
