@@ -31,6 +31,8 @@ from operator_kit import (DEADLINE, HOLD_READER, caught_up, current, events_tota
                           project_copy, serving, start_serve, stop_with, wait_for)
 
 from workbench import Workbench
+from workbench.config import load_config
+
 # A mart model that stays in DuckDB while the test asks for it (the file hold-build exists):
 # the cross join runs forever then, and is empty (instant) otherwise. Its pre-hook writes the
 # hold's name to reached-model.csv first, so the test knows dbt is inside this model.
