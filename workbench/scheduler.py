@@ -122,6 +122,7 @@ class Scheduler:
                 elif self._passes_through(node_id) and not inputs & set(batch):
                     self.dirty.add(node_id)             # new data reaches its children
                     self.waiting.discard(node_id)
+                    self.emit(WorkStarted(Work("dbt", (node_id,), (node.name,))))  # no task
                     self._record(NodeResult(node.name, node.kind, "success", message=(
                         "not rebuilt: a view whose definition is unchanged reads the new "
                         "data as it is")), node_id)
