@@ -114,8 +114,8 @@ def server_start_alone(home: Path) -> float:
     started = time.perf_counter()
     with open(home / "server.log", "wb") as log:
         process = subprocess.Popen(
-            [str(PYTHON.parent / "prefect"), "server", "start", "--host", "127.0.0.1",
-             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+            [str(PYTHON), "-m", "workbench.service.prefect_server", "prefect", "server",
+             "start", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         while True:

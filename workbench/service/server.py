@@ -63,8 +63,8 @@ class LocalPrefectServer:
         # server, or nothing).
         env.pop("PREFECT_SERVER_UI_API_URL", None)
         env["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"
-        prefect = Path(sys.executable).parent / "prefect"
-        command = [str(prefect)] if prefect.exists() else [sys.executable, "-m", "prefect"]
+        # Prefect's CLI, with jsonschema's IRI grammar imported on first use (see there)
+        command = [sys.executable, "-m", "workbench.service.prefect_server", "prefect"]
         with open(self.log, "ab") as log_file:      # the child keeps its own descriptor
             self.process = subprocess.Popen(
                 [*command, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
