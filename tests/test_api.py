@@ -154,7 +154,7 @@ def test_run_result_shows_failing_rows_up_to_date_nodes_and_cut_text_whole_on_ho
     assert "First failing rows" in html and ">7</td>" in html
     assert "&quot;warehouse&quot;" not in html
     assert "…" in html and f'title="{long.strip()}' in html.replace("&#x27;", "'")
-    assert "1 nodes" in html and "up to date" in html
+    assert "1 node<" in html and "up to date" in html
     assert result.node("stg_events").status == "skipped"
     assert list(result.node("not_null_x").failing_rows().columns) == ["invoice_id"]
     assert RunResult("r2", now, now, (), cancelled=True).status == "cancelled"

@@ -87,7 +87,8 @@ def run_result_html(result) -> str:
         rows.append((f"{passed} dbt tests", "test", "success", None, "", "all passed"))
     if result.up_to_date:
         kinds = _counts(n.kind for n in result.up_to_date)
-        rows.append((f"{len(result.up_to_date)} nodes", "", "up to date", None,
+        count = len(result.up_to_date)
+        rows.append((f"{count} node{'' if count == 1 else 's'}", "", "up to date", None,
                      "", f"not run: nothing they read changed ({', '.join(kinds)})"))
     table = html_table(["node", "kind", "status", "rows", "seconds", "message"], rows,
                        status_column="status", css="workbench-run-nodes", fill="message",
