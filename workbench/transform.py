@@ -128,11 +128,13 @@ class DbtProject:
         """Whether dbt-duckdb opens the warehouse with DuckDB's default configuration, so
         that it may share this process's open instance of the file
         (``Warehouse.held_open``). A profile's ``config_options`` or plugins give dbt's
-        connection a configuration of its own, which DuckDB refuses for an open file."""
+        connection a configuration of its own, which DuckDB refuses for an open file; its
+        ``attach`` list: on a shared instance, a model built into an attached database was
+        not found by the models reading it (tests/test_dbt_fidelity.py)."""
         if self.profile is None:
             self.fingerprint()              # writes the profile and its key
         output = json.loads(self.profile.key).get("output", {})
-        return not output.get("config_options") and not output.get("plugins")
+        return not any(output.get(key) for key in ("config_options", "plugins", "attach"))
 
     def manifest(self) -> Any:
         """The parsed manifest, re-parsed only when the project's files changed."""

@@ -46,15 +46,12 @@ def deployments(config: WorkbenchConfig, *, triggered: bool = True) -> list:
     from prefect.schedules import Interval
     from prefect.types.entrypoint import EntrypointType
 
-    from . import flows, pooled
+    from . import flows
     from .catchup import ANCHOR
 
     root = str(config.root)
     ours = {PROJECT_LABEL: config.project}
     common = {"tags": [TAG, project_tag(config)], "entrypoint_type": EntrypointType.MODULE_PATH}
-    if triggered:   # on a pool: a run whose worker was killed is found by its silence
-        common["job_variables"] = {"env": {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY":
-                                           str(pooled.HEARTBEAT)}}
     from_event = {"root": root, "source": f"{{{{ event.resource['{SOURCE_LABEL}'] }}}}"}
     # One run of a source at a time; a second trigger waits for the first (ENQUEUE).
     one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy="ENQUEUE")

@@ -260,7 +260,11 @@ async def _register_on_pool(declared: list, pool: str) -> None:
                     base_job_template=ProcessWorker.get_default_base_job_template()))
             except ObjectAlreadyExists:     # a worker created it meanwhile
                 pass
-    for deployment in declared:
+    from . import pooled
+
+    for deployment in declared:     # a run whose worker was killed is found by its silence
+        deployment.job_variables = {"env": {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY":
+                                            str(pooled.HEARTBEAT)}}
         await deployment.apply(work_pool_name=pool)
 
 

@@ -69,7 +69,8 @@ def remove(config: WorkbenchConfig) -> None:
 
 
 def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (on this machine)."""
+    """Whether process ``pid`` runs (on this machine). A zombie does not: killed, it waits
+    for a parent to reap it, which a container's init may never do."""
     if pid <= 0:            # 0 and negatives name process groups, not a process
         return False
     try:
@@ -78,7 +79,11 @@ def alive(pid: int) -> bool:
         return True         # someone else's process, alive
     except OSError:
         return False
-    return True
+    try:                    # "pid (name) S ...": the state follows the name's last ")"
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:         # no /proc (macOS): kill's answer stands
+        return True
+    return stat[stat.rfind(")") + 2:][:1] not in ("Z", "X")
 
 
 def _utc(value: object) -> datetime | None:
