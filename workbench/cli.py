@@ -284,8 +284,8 @@ def serve(ctx: click.Context, pool: str | None) -> None:
 
     from .service import serve as serve_project
 
-    logging.basicConfig(format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S",
-                        level=logging.INFO)
+    logging.basicConfig(format="%(asctime)s.%(msecs)03d %(name)s %(message)s",
+                        datefmt="%H:%M:%S", level=logging.INFO)   # ms: where a delay went
     try:
         serve_project(ctx.obj, pool=pool)
     except ServiceError as error:      # it could not start: its server, its API

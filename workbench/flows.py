@@ -13,7 +13,7 @@ Without ``PREFECT_API_URL`` runs report to the Prefect home's shared local serve
 (``service/shared.py``): ``warm_up()`` finds it, or starts it, in the background while dbt
 parses, and ``run()`` points Prefect at it for the flow (Prefect reads ``PREFECT_API_URL``
 at import; a settings context overrides it for this thread and the tasks' threads,
-``_on_own_server``).
+``on_server``, which ``workbench serve``'s warm flow runs use too).
 """
 
 from __future__ import annotations
@@ -88,34 +88,50 @@ def _shared_server_url() -> str:
     return thread.api_url()
 
 
-_own_lock = threading.Lock()
-_own_settings: tuple[object, str, object] | None = None   # (base, URL, settings for runs)
+_settings_lock = threading.Lock()
+_run_settings: tuple[object, str, object] | None = None   # (base, URL, settings for runs)
 
 
 @contextlib.contextmanager
-def _on_own_server(url: str) -> Iterator[None]:
-    """Point this thread's Prefect at the project's own server for one run, cheaply.
+def on_server(url: str) -> Iterator[None]:
+    """Point this thread's Prefect at the server ``url`` for one flow run, cheaply.
 
     The run's settings skip the exit heartbeat (~1 s a run). They are made once per base
     settings and URL: ``temporary_settings`` would validate a whole new Settings object at
-    every run (0.1-0.2 s). The run's client gets a TLS context made once: by itself each
-    flow run's client loads certifi's bundle into a new one (0.1-0.25 s), which a plain HTTP
-    server on 127.0.0.1 never uses. The flow's tasks, in the run's worker threads, share
-    that client through the copied context, as they shared the flow's own before.
+    every run (0.1-0.2 s, and under the GIL: two sources' runs starting together pay it
+    twice). For a plain-HTTP server the run's client gets a TLS context made once: by
+    itself each flow run's client loads certifi's bundle into a new one (0.1-0.25 s), which
+    ``http://`` never uses (``_run_client``). The flow's tasks, in the run's worker threads,
+    share that client through the copied context, as they shared the flow's own before.
     """
-    from prefect.context import SettingsContext, SyncClientContext, get_settings_context
+    from prefect.context import SettingsContext, get_settings_context
 
-    global _own_settings
+    global _run_settings
     base = get_settings_context()
-    with _own_lock:
-        if _own_settings is None or _own_settings[0] is not base.settings \
-                or _own_settings[1] != url:
-            _own_settings = (base.settings, url, base.settings.copy_with_update(
+    with _settings_lock:
+        if _run_settings is None or _run_settings[0] is not base.settings \
+                or _run_settings[1] != url:
+            _run_settings = (base.settings, url, base.settings.copy_with_update(
                 updates={PREFECT_API_URL: url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
-        settings = _own_settings[2]
-    with SettingsContext(profile=base.profile, settings=settings), \
-            SyncClientContext(httpx_settings={"verify": _TLS_UNUSED}):
+        settings = _run_settings[2]
+    with SettingsContext(profile=base.profile, settings=settings), _run_client(url):
         yield
+
+
+def _run_client(url: str):
+    """The one Prefect client of a flow run. Prefect's own calls in the run (its result
+    store, twice a run) reuse the client of the run's context only if that context was made
+    with no httpx settings; otherwise each builds a client of its own, and an SSL context
+    with it (~25 ms each). So the context is marked as made without them, even when its
+    client got the TLS context made once (plain HTTP): a Prefect that no longer reads the
+    mark only builds those clients again."""
+    from prefect.context import SyncClientContext
+
+    if not url.startswith("http://"):
+        return SyncClientContext()
+    context = SyncClientContext(httpx_settings={"verify": _TLS_UNUSED})
+    context._httpx_settings = None
+    return context
 
 
 def _retry_unless_bad_input(task, task_run, state) -> bool:
@@ -182,7 +198,7 @@ class PrefectExecutor:
         if has_prefect_server():            # PREFECT_API_URL always wins
             state = run_flow(label, guarded, return_state=True)
         else:
-            with _on_own_server(_shared_server_url()):
+            with on_server(_shared_server_url()):
                 state = _run_flow_on_own_server()(label, guarded, return_state=True)
         if cancelled:
             raise cancelled[0]

@@ -65,17 +65,20 @@ def load_and_build(root: str, source: str, files: list[str]) -> dict:
     (``Workbench.run(sources=[source])``: one lock, one publish), its units tasks of this
     flow run. ``workbench.source.loaded`` is emitted when the load brought rows."""
     project = warm.project(root)
-    staged = _stage(root, source)
-    with project.run_lock:
-        result = project.workbench.run(sources=[source], trigger="service",
-                                       executor=_InThisFlow())
-    node = result.node(source)
-    log.info("%s: %s (run %s)", source, result.summary(), result.run_id)
-    if node.status == "success":
-        emit(SOURCE_LOADED, project.workbench.config, source,
-             {"rows": node.rows, "files": (node.metrics or {}).get("files"),
-              "run_id": result.run_id})
-    result.raise_for_failures()
+    with project.prefect_turns.working():
+        staged = _stage(root, source)
+        log.info("%s: %d file(s) staged in %.2fs", source, len(staged["staged"]),
+                 staged["seconds"])
+        with project.run_lock:
+            result = project.workbench.run(sources=[source], trigger="service",
+                                           executor=_InThisFlow())
+        node = result.node(source)
+        log.info("%s: %s (run %s)", source, result.summary(), result.run_id)
+        if node.status == "success":
+            emit(SOURCE_LOADED, project.workbench.config, source,
+                 {"rows": node.rows, "files": (node.metrics or {}).get("files"),
+                  "run_id": result.run_id})
+        result.raise_for_failures()
     return {"source": source, "files": files, "run_id": result.run_id,
             "rows": node.rows, "summary": result.summary(), **staged}
 

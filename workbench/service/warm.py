@@ -10,15 +10,17 @@ flow run is a real one, with its tasks, states and logs in the Prefect UI.
 
 Runs of one process share one ``Warehouse`` and its file lock, which is re-entrant across
 threads, so this module takes turns itself (``run_lock``): a source's files are staged
-(read, the slow part) outside it, and only the load and build wait for it.
+(read, the slow part) outside it, and only the load and build wait for it. Flow runs also
+take turns talking to Prefect as they start and end (``PrefectTurns``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from ..api import Workbench
 from ..config import WorkbenchConfig
@@ -31,6 +33,50 @@ _projects: dict[str, WarmProject] = {}
 _projects_lock = threading.Lock()
 
 
+class PrefectTurns:
+    """The flow runs of this process start and end one at a time.
+
+    A local Prefect server keeps its database in SQLite, which answers a write that meets
+    another's (two flow runs created, renamed or set running at the same moment) with
+    "database is locked"; the server turns that into a 503 and Prefect's client waits 2 s
+    before trying again. Two sources' files landing together made one of their runs start
+    2-3 s late (``benchmarks/service.py``, beside a slow source). A run holds the turn while
+    Prefect creates and starts it (about 0.1 s) and again while it ends; its body, which may
+    take minutes, runs outside it (``working``). Sync flow runs execute in the caller's
+    thread, so the turn is the thread's."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._mine = threading.local()
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """Around a whole flow run: its start and end in turn with the others'."""
+        self._take()
+        try:
+            yield
+        finally:
+            self._give()
+
+    @contextlib.contextmanager
+    def working(self) -> Iterator[None]:
+        """Around the flow's body, inside ``turn``: other runs may start and end meanwhile."""
+        self._give()
+        try:
+            yield
+        finally:
+            self._take()
+
+    def _take(self) -> None:
+        self._lock.acquire()
+        self._mine.held = True
+
+    def _give(self) -> None:
+        if getattr(self._mine, "held", False):
+            self._mine.held = False
+            self._lock.release()
+
+
 class WarmProject:
     """One project's ``Workbench``, kept for the life of the serve process."""
 
@@ -38,6 +84,7 @@ class WarmProject:
         self.workbench = Workbench(config.root)
         self.api_url = api_url
         self.run_lock = threading.Lock()     # one load-and-build of this process at a time
+        self.prefect_turns = PrefectTurns()
         self._alerted: dict[str, str] = {}   # source -> the failure last alerted
 
     @property
@@ -95,13 +142,10 @@ class WarmProject:
 
     def _run(self, source: str, files: list[str]) -> BaseException | None:
         """The flow run; the error it failed with, or None."""
-        from prefect.settings import (PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-                                      temporary_settings)
-
+        from ..flows import on_server
         from .flows import load_and_build
 
-        with temporary_settings(updates={PREFECT_API_URL: self.api_url,
-                                         PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        with on_server(self.api_url), self.prefect_turns.turn():
             state = load_and_build(self.root, source, files, return_state=True)
         if not (state.is_failed() or state.is_crashed()):
             return None
