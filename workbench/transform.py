@@ -68,6 +68,7 @@ class DbtProject:
         self._context = ""
         self._manifest: Any = None
         self._manifest_fingerprint: str | None = None
+        self._parsing = threading.Lock()    # one parse at a time (runs parse in a thread)
         self._fingerprint_stamp: tuple = ()
         self._fingerprint = ""
         self._keys: tuple[Any, dict[str, str]] | None = None
@@ -138,6 +139,10 @@ class DbtProject:
 
     def manifest(self) -> Any:
         """The parsed manifest, re-parsed only when the project's files changed."""
+        with self._parsing:
+            return self._parsed()
+
+    def _parsed(self) -> Any:
         fingerprint = self.fingerprint()
         if self._manifest is None or fingerprint != self._manifest_fingerprint:
             started = time.perf_counter()
