@@ -102,6 +102,7 @@ class Workbench:
 
             executor = PrefectExecutor()
         result = self.pipeline.run(request, executor, listeners=listeners, cancel=cancel)
+        environment.freeze_long_lived()
         if on_done:
             on_done(result)
         return result
