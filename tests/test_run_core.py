@@ -130,3 +130,19 @@ def test_every_dbt_node_in_one_build_reports_each_node_and_leaves_target_to_the_
     monkeypatch.setenv("DBT_WRITE_JSON", "true")         # dbt's own switch still works
     wb.run(select="user_engagement", executor=InlineExecutor()).raise_for_failures()
     assert (target / "run_results.json").is_file()
+
+
+def test_a_dbt_project_that_does_not_parse_fails_the_run_naming_the_model(project):
+    """dbt re-reads the project in a thread of its own (while the run's flow starts); its
+    error still reaches the caller, and nothing is built or published."""
+    from workbench import ConfigError
+
+    wb = Workbench(project)
+    wb.run(executor=InlineExecutor()).raise_for_failures()
+    runs = len(wb.history().runs)
+    (project / "dbt" / "models" / "marts" / "broken.sql").write_text("select {{ ref( }}\n")
+
+    with pytest.raises(ConfigError, match="broken"):
+        wb.run(executor=InlineExecutor())
+
+    assert len(wb.history().runs) == runs
