@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,13 +34,13 @@ from prefect.states import Cancelled
 from .environment import has_prefect_server
 from .errors import RunCancelled
 from .executors import RETRY_DELAY_SECONDS, retryable
+from .prefect_http import run_client
 from .prefect_logs import quiet_known_failures
 from .progress import Work
 from .results import NodeResult
 
 quiet_known_failures()      # our errors are reported once, by us (prefect_logs.py)
 T = TypeVar("T")
-_TLS_UNUSED = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)   # no certificates loaded: see below
 FRESH_SECONDS = 60.0    # a server found this recently needs no second look before a run
 _warm_up_lock = threading.Lock()
 _warm_up_thread: _ServerWarmUp | None = None      # the latest look for the shared server
@@ -99,10 +98,10 @@ def on_server(url: str) -> Iterator[None]:
     The run's settings skip the exit heartbeat (~1 s a run). They are made once per base
     settings and URL: ``temporary_settings`` would validate a whole new Settings object at
     every run (0.1-0.2 s, and under the GIL: two sources' runs starting together pay it
-    twice). For a plain-HTTP server the run's client gets a TLS context made once: by
-    itself each flow run's client loads certifi's bundle into a new one (0.1-0.25 s), which
-    ``http://`` never uses (``_run_client``). The flow's tasks, in the run's worker threads,
-    share that client through the copied context, as they shared the flow's own before.
+    twice). The run's client (``prefect_http.run_client``) is made once per run, with a
+    TLS context made once and quick retries for a plain-HTTP server. The flow's tasks, in
+    the run's worker threads, share that client through the copied context, as they shared
+    the flow's own before.
     """
     from prefect.context import SettingsContext, get_settings_context
 
@@ -114,24 +113,8 @@ def on_server(url: str) -> Iterator[None]:
             _run_settings = (base.settings, url, base.settings.copy_with_update(
                 updates={PREFECT_API_URL: url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
         settings = _run_settings[2]
-    with SettingsContext(profile=base.profile, settings=settings), _run_client(url):
+    with SettingsContext(profile=base.profile, settings=settings), run_client(url):
         yield
-
-
-def _run_client(url: str):
-    """The one Prefect client of a flow run. Prefect's own calls in the run (its result
-    store, twice a run) reuse the client of the run's context only if that context was made
-    with no httpx settings; otherwise each builds a client of its own, and an SSL context
-    with it (~25 ms each). So the context is marked as made without them, even when its
-    client got the TLS context made once (plain HTTP): a Prefect that no longer reads the
-    mark only builds those clients again."""
-    from prefect.context import SyncClientContext
-
-    if not url.startswith("http://"):
-        return SyncClientContext()
-    context = SyncClientContext(httpx_settings={"verify": _TLS_UNUSED})
-    context._httpx_settings = None
-    return context
 
 
 def _retry_unless_bad_input(task, task_run, state) -> bool:
