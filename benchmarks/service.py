@@ -11,12 +11,18 @@ own on 127.0.0.1 (``service.LocalPrefectServer``, temporary home):
     from its rename until a reader of the published warehouse sees the service's build of
     ``sources: events`` (the events marts rebuilt, tested and published). Median and p95
     over ``--files`` files;
-(2) ``delay_beside_slow``: the same, while an invoices file is held in its reader for the
-    whole round (a custom reader that sleeps): the slow source must not delay the events;
-    median of ``--rounds``;
+(2) ``delay_beside_slow``: the same, while an invoices file landed a moment before is held
+    in its reader for the whole round (a custom reader that sleeps): the slow source must not
+    delay the events; median of ``--rounds``. These rounds are spread among those of (1), so
+    a noisy stretch of the machine weighs on both alike, and each is also compared with the
+    plain round just before it (``paired_slow_over_plain``, the median of those ratios);
 (3) ``cli``: the baseline, the serve process stopped: each round drops one new events file and
     times ``workbench run --source events`` as a fresh process (the same server, so no
     temporary one): what a person would run by hand. Median of ``--rounds``.
+
+Each round also says where its time went, from the run's record: landing to the run's
+start (watcher, batch, flow run start, staging), the run itself, and its end to the reader
+seeing it published.
 
 Targets: median delay < 5 s, p95 < 10 s, and ``delay_beside_slow / delay < 1.25``
 (isolation); ``delay / cli`` is reported. Writes ``benchmarks/results/service-<scale>.json``.
@@ -42,7 +48,7 @@ import core  # noqa: E402  (benchmarks/core.py: stdlib only at module level)
 from core import REPO, RESULTS_DIR  # noqa: E402
 
 BIN = Path(sys.executable).parent
-SLOW_SECONDS = 20.0        # how long the invoices reader holds its file in (2)
+SLOW_SECONDS = 12.0        # how long the invoices reader holds its file in (2)
 SLOW_READER = f"""
 import time
 
@@ -63,7 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=0.1)
     parser.add_argument("--files", type=int, default=10, help="files landed for (1)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of (2) and (3)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of (2) and (3)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary project")
     parser.add_argument("--idle-wait", type=float, default=300.0)
     args = parser.parse_args()
@@ -88,8 +94,7 @@ def main() -> None:
         service, started = _serve(root, env, workdir / "serve.log")
         result["serve_start_s"] = round(started, 2)
         try:
-            delays = [_round(root, n, slow=False) for n in range(args.files)]
-            beside = [_round(root, 100 + n, slow=True) for n in range(args.rounds)]
+            plain, beside = _rounds(root, args.files, args.rounds)
         finally:
             service.terminate()
             service.wait(timeout=60)
@@ -103,11 +108,17 @@ def main() -> None:
         server.stop()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+    delays = [r["delay_s"] for r in plain]
+    beside_delays = [r["delay_s"] for r in beside]
     result.update({
         "delay_s": round(statistics.median(delays), 2),
-        "delay_p95_s": round(_p95(delays), 2), "delays_s": _rounded(delays),
-        "delay_beside_slow_s": round(statistics.median(beside), 2),
-        "delays_beside_slow_s": _rounded(beside),
+        "delay_p95_s": round(_p95(delays), 2), "delays_s": delays,
+        "delay_beside_slow_s": round(statistics.median(beside_delays), 2),
+        "delays_beside_slow_s": beside_delays,
+        "paired_slow_over_plain": round(statistics.median(
+            r["delay_s"] / r["plain_before_s"] for r in beside), 2),
+        "parts_median_s": _parts_median(plain), "parts_beside_slow_median_s":
+        _parts_median(beside), "rounds_plain": plain, "rounds_beside_slow": beside,
         "cli_s": round(statistics.median(cli), 2), "cli_runs_s": _rounded(cli)})
     result["slow_over_plain"] = round(result["delay_beside_slow_s"] / result["delay_s"], 2)
     result["delay_over_cli"] = round(result["delay_s"] / result["cli_s"], 2)
@@ -136,8 +147,27 @@ def _serve(root: Path, env: dict, log: Path) -> tuple[subprocess.Popen, float]:
     return process, time.perf_counter() - started
 
 
-def _round(root: Path, n: int, *, slow: bool) -> float:
-    """Seconds from a new events file landing to the service's build of it published."""
+def _rounds(root: Path, files: int, slow_rounds: int) -> tuple[list[dict], list[dict]]:
+    """``files`` plain rounds, with ``slow_rounds`` rounds beside a slow source spread
+    evenly among them (each after a plain one, which it is paired with)."""
+    slow_after = {round((i + 1) * files / slow_rounds) - 1 for i in range(slow_rounds)}
+    plain, beside = [], []
+    for n in range(files):
+        plain.append(_round(root, n, slow=False))
+        if n in slow_after:
+            beside.append({**_round(root, 100 + n, slow=True),
+                           "plain_before_s": plain[-1]["delay_s"]})
+    return plain, beside
+
+
+def _parts_median(rounds: list[dict]) -> dict:
+    return {part: round(statistics.median(r[part] for r in rounds), 2)
+            for part in ("to_start_s", "run_s", "to_seen_s")}
+
+
+def _round(root: Path, n: int, *, slow: bool) -> dict:
+    """A new events file landing to the service's build of it published: the seconds, and
+    where they went (from the run's record in ``_workbench.runs``)."""
     before, invoices_before = _service_builds(root, "events"), _service_builds(root, "invoices")
     if slow:
         invoices = root / "data" / "landing" / "invoices"
@@ -145,13 +175,18 @@ def _round(root: Path, n: int, *, slow: bool) -> float:
         (invoices / f"2027-{n:03d}-late-export.csv").write_text(
             first.read_text().replace("INV-", f"L{n}-"))
     started = _new_events(root, n)        # timed from the rename into place
+    landed = time.time()
     _wait(lambda: _service_builds(root, "events") > before, f"round {n}: events marts")
     delay = time.perf_counter() - started
+    seen = time.time()
+    run_started, run_finished = _latest_run(root, "events")
     if slow:        # the held invoices finish before the next round, untimed
         _wait(lambda: _service_builds(root, "invoices") > invoices_before,
               f"round {n}: invoices marts")
     print(f"round {n}{' (beside a slow source)' if slow else ''}: {delay:.1f}s", flush=True)
-    return delay
+    return {"delay_s": round(delay, 2), "to_start_s": round(run_started - landed, 2),
+            "run_s": round(run_finished - run_started, 2),
+            "to_seen_s": round(seen - run_finished, 2)}
 
 
 def _wait(check, what: str, timeout: float = 300) -> None:
@@ -167,6 +202,15 @@ def _service_builds(root: Path, source: str) -> int:
     return int(_reader(root).sql(
         "select count(*) from _workbench.runs where trigger = 'service' "
         "and status = 'success' and selection = ?", [f"sources: {source}"]).iloc[0, 0])
+
+
+def _latest_run(root: Path, source: str) -> tuple[float, float]:
+    """The start and end (epoch seconds) of the service's latest build of ``source``."""
+    started, finished = _reader(root).sql(
+        "select epoch(started_at), epoch(finished_at) from _workbench.runs "
+        "where trigger = 'service' and selection = ? order by started_at desc limit 1",
+        [f"sources: {source}"]).iloc[0]
+    return float(started), float(finished)
 
 
 @functools.cache
