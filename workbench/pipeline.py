@@ -17,8 +17,8 @@ import logging
 import re
 import secrets
 import threading
-from concurrent.futures import Future
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
