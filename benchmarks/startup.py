@@ -107,6 +107,7 @@ def server_start_alone(home: Path) -> float:
     ``/api/health`` answers; then stopped (its process group killed if it lingers)."""
     import httpx
 
+    from workbench.service import prefect_server
     from workbench.service.server import free_port
 
     port = free_port()
@@ -116,9 +117,8 @@ def server_start_alone(home: Path) -> float:
     started = time.perf_counter()
     with open(home / "server.log", "wb") as log:
         process = subprocess.Popen(
-            [str(PYTHON), "-m", "workbench.service.prefect_server", "prefect", "server",
-             "start", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+            prefect_server.command(port, str(PYTHON)), env=env, stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         while True:
             if process.poll() is not None:

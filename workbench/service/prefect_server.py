@@ -16,6 +16,13 @@ import sys
 
 from workbench.environment import defer_iri_grammar
 
+
+def command(port: int, python: str = sys.executable) -> list[str]:
+    """The command line that starts the server on 127.0.0.1:``port`` through this module."""
+    return [python, "-m", "workbench.service.prefect_server", "prefect", "server", "start",
+            "--host", "127.0.0.1", "--port", str(port)]
+
+
 if __name__ == "__main__":
     defer_iri_grammar()
     from prefect.cli import app

@@ -14,11 +14,11 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from ..errors import ServiceError
+from . import prefect_server
 
 START_TIMEOUT = 300.0       # seconds: a first start migrates its database, slow on 2 busy cores
 
@@ -63,12 +63,10 @@ class LocalPrefectServer:
         # server, or nothing).
         env.pop("PREFECT_SERVER_UI_API_URL", None)
         env["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"
-        # Prefect's CLI, with jsonschema's IRI grammar imported on first use (see there)
-        command = [sys.executable, "-m", "workbench.service.prefect_server", "prefect"]
         with open(self.log, "ab") as log_file:      # the child keeps its own descriptor
-            self.process = subprocess.Popen(
-                [*command, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(   # Prefect's CLI, IRI grammar on first use
+                prefect_server.command(port), env=env, stdout=log_file,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{port}/api"
         try:
             return self._wait_until_ready(timeout, logged_before)

@@ -36,14 +36,12 @@ _projects_lock = threading.Lock()
 class PrefectTurns:
     """The flow runs of this process start and end one at a time.
 
-    A local Prefect server keeps its database in SQLite, which answers a write that meets
-    another's (two flow runs created, renamed or set running at the same moment) with
-    "database is locked"; the server turns that into a 503 and Prefect's client waits 2 s
-    before trying again. Two sources' files landing together made one of their runs start
-    2-3 s late (``benchmarks/service.py``, beside a slow source). A run holds the turn while
-    Prefect creates and starts it (about 0.1 s) and again while it ends; its body, which may
-    take minutes, runs outside it (``working``). Sync flow runs execute in the caller's
-    thread, so the turn is the thread's."""
+    Two flow runs created at the same moment (two sources' files landing together) meet
+    in the local server's SQLite, and one is refused with a 503 (``prefect_http``): one
+    run started 2-3 s late beside a slow source (``benchmarks/service.py``). A run holds
+    the turn while Prefect creates and starts it (about 0.1 s) and again while it ends; its
+    body, which may take minutes, runs outside it (``working``). Sync flow runs execute in
+    the caller's thread, so the turn is the thread's."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
